@@ -1,0 +1,56 @@
+# Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
+SHELL := /bin/bash
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev pkg-config rt-tests
+PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
+SWIFT_FLAGS ?=
+RUN_SECONDS ?= 10
+RUN_DIR := .build/run
+
+.PHONY: setup setup-python build release test run bench fixtures clean
+
+# Idempotent: installs only the Debian packages that are missing.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	else echo "setup: system packages present"; fi
+	@$(MAKE) --no-print-directory setup-python
+
+# The ROBOTIS dynamixel-sdk is only used by the interoperability test (skipped without it) and by
+# Tools/reference scripts that regenerate fixtures; the build never needs Python.
+setup-python:
+	@if command -v python3 >/dev/null && ! python3 -c 'import dynamixel_sdk' 2>/dev/null; then \
+	  python3 -m pip install -q --disable-pip-version-check -r $(PY_HW_REQUIREMENTS) 2>/dev/null \
+	    || echo "setup: dynamixel-sdk not installed; the SDK interoperability test will be skipped"; \
+	fi
+
+build: setup
+	swift build $(SWIFT_FLAGS)
+
+release: setup
+	swift build -c release $(SWIFT_FLAGS)
+
+# Swift Testing only; the runner's summary is the last line CI reads.
+test: setup
+	swift build --build-tests $(SWIFT_FLAGS)
+	swift test --skip-build --disable-xctest $(SWIFT_FLAGS)
+
+# The main job on the built-in simulated robot: simulator on pseudo-terminals + real-time loop.
+run: release
+	@mkdir -p $(RUN_DIR)
+	.build/release/tendon run --robot Configs/robots/aloha.yaml --sim --policy sine \
+	  --duration $(RUN_SECONDS) --report $(RUN_DIR)/report.json
+	@echo "report: $(RUN_DIR)/report.json"
+
+bench: release
+	.build/release/tendon bench loop --robot Configs/robots/aloha.yaml
+	.build/release/tendon bench bus --robot Configs/robots/aloha.yaml
+
+fixtures:
+	python3 -m pip install -q -r $(PY_HW_REQUIREMENTS)
+	python3 Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel
+
+clean:
+	rm -rf .build

@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// Tendon: a Swift runtime for a VLA policy on an ALOHA-class dual-arm robot. Layout: ../shared/DESIGN.md §2.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Tendon",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tendon", targets: ["tendon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config (Makefile `setup` installs the -dev packages).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSerialPort", pkgConfig: "libserialport",
+                       providers: [.apt(["libserialport-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
+        .target(name: "CTendonSupport"),
+
+        .target(name: "TendonHardware",
+                dependencies: ["CSerialPort", "CTendonSupport",
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
+        .target(name: "TendonControl",
+                dependencies: ["TendonHardware", "CCap", "CTendonSupport"],
+                swiftSettings: strict),
+        .target(name: "TendonService",
+                dependencies: ["TendonControl", "TendonHardware", "CBLAS",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "tendon",
+                          dependencies: ["TendonService", "TendonControl", "TendonHardware",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+
+        // Test support: counts the calling thread's allocations (interposes malloc in the test bundle).
+        .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
+        .testTarget(name: "TendonHardwareTests", dependencies: ["TendonHardware"], swiftSettings: strict),
+        .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
+                    swiftSettings: strict),
+        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService"],
+                    swiftSettings: strict),
+    ]
+)
