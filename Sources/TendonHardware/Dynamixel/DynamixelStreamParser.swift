@@ -244,7 +244,8 @@ public struct DynamixelPacketView {
         isStatus && body.count > 0 ? UnsafeRawBufferPointer(rebasing: body[1...]) : body
     }
 
-    /// Blocks of a FAST SYNC READ reply whose servos each returned `dataLength` bytes.
+    /// Blocks of a FAST SYNC READ reply whose servos each returned `dataLength` bytes (for FAST BULK
+    /// READ pass any length and call `next(dataLength:)` per block).
     public func fastBlocks(dataLength: Int) -> DynamixelFastBlocks {
         DynamixelFastBlocks(body: body, dataLength: dataLength)
     }
@@ -274,7 +275,10 @@ public struct DynamixelFastBlocks: Sequence, IteratorProtocol {
     /// Number of whole blocks in the body.
     public var count: Int { dataLength < 0 ? 0 : (body.count + 2) / (dataLength + 4) }
 
-    public mutating func next() -> Block? {
+    public mutating func next() -> Block? { next(dataLength: dataLength) }
+
+    /// FAST BULK READ: each servo's block has its own length, in request order.
+    public mutating func next(dataLength: Int) -> Block? {
         let end = offset + 2 + dataLength
         guard dataLength >= 0, end <= body.count else { return nil }
         let block = Block(id: body[offset + 1], error: body[offset],
