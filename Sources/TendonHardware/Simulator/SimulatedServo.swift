@@ -37,10 +37,12 @@ public struct SimulatedServoConfig: Sendable, Equatable {
     public var returnDelayTime: UInt8?
     /// Shadow servos (ALOHA's doubled shoulder and elbow) act on packets for this id without replying.
     public var secondaryID: UInt8?
+    /// What PING reports; the e-manual leaves it to the device.
+    public var firmwareVersion: UInt8
 
     public init(id: UInt8, model: String, operatingMode: UInt8? = nil, initialPosition: Int32 = 2048,
                 minPositionLimit: Int32? = nil, maxPositionLimit: Int32? = nil,
-                returnDelayTime: UInt8? = nil, secondaryID: UInt8? = nil) {
+                returnDelayTime: UInt8? = nil, secondaryID: UInt8? = nil, firmwareVersion: UInt8 = 48) {
         self.id = id
         self.model = model
         self.operatingMode = operatingMode
@@ -49,6 +51,7 @@ public struct SimulatedServoConfig: Sendable, Equatable {
         self.maxPositionLimit = maxPositionLimit
         self.returnDelayTime = returnDelayTime
         self.secondaryID = secondaryID
+        self.firmwareVersion = firmwareVersion
     }
 }
 
@@ -119,7 +122,7 @@ public final class SimulatedServo {
     /// 0.229 rev/min per velocity unit, 4096 ticks per revolution.
     static let ticksPerSecondPerVelocityUnit = 0.229 * 4096.0 / 60.0
 
-    public init(model: DynamixelModel, config: SimulatedServoConfig, firmwareVersion: UInt8 = 48,
+    public init(model: DynamixelModel, config: SimulatedServoConfig,
                 timeConstantSeconds: Double = 0.05, nowNanos: UInt64 = MonotonicClock.nowNanos()) {
         self.model = model
         self.timeConstantSeconds = timeConstantSeconds
@@ -130,7 +133,7 @@ public final class SimulatedServo {
         }
         registerAt = map
         ranges = model.registers.map { SimulatedRegisterRanges.range($0.name, model: model) }
-        var mem = model.initialMemory(firmwareVersion: firmwareVersion)
+        var mem = model.initialMemory(firmwareVersion: config.firmwareVersion)
         func set(_ a: Int?, _ v: Int64?) {
             guard let a, let v, map[a] >= 0 else { return }
             Self.store(v, at: a, size: model.registers[map[a]].size, in: &mem)
