@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <asm/termbits.h>
 
 int tendon_pty_open(int *master_fd, char *slave_path, size_t slave_path_size) {
     int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -37,5 +39,12 @@ int tendon_ppoll_one(int fd, short events, int64_t timeout_ns, int *ready, short
     if (r < 0) return errno;
     *ready = r;
     *revents = pfd.revents;
+    return 0;
+}
+
+int tendon_tty_get_baud(int fd, uint32_t *baud) {
+    struct termios2 tio;
+    if (ioctl(fd, TCGETS2, &tio) != 0) return errno;
+    *baud = tio.c_ospeed;
     return 0;
 }

@@ -21,7 +21,8 @@ import Testing
 
     @Test func bytesFlowBothWays() throws {
         let pty = try PseudoTerminal()
-        let device = try TermiosSerialPort(adoptingDescriptor: pty.takeMaster(), name: "master", baudRate: 1_000_000)
+        let device = try TermiosSerialPort(adoptingDescriptor: pty.takeMaster(), name: "master", baudRate: 1_000_000,
+                                           configureLine: false)
         let client = try TermiosSerialPort(path: pty.slavePath, baudRate: 1_000_000)
         // 0x0D and 0x11 would be translated or swallowed (ICRNL, IXON) by a cooked line.
         let request: [UInt8] = [0xFF, 0xFF, 0xFD, 0x00, 0x0D, 0x0A, 0x11, 0x13, 0x03, 0x7F]
@@ -93,6 +94,20 @@ import Testing
         }
     }
 
+    @Test func lineRateIsReadBackFromTheSlave() throws {
+        let pty = try PseudoTerminal(lineRate: 1_000_000)
+        #expect(pty.slaveLineRate() == 1_000_000)
+        let client = try TermiosSerialPort(path: pty.slavePath, baudRate: 57600)
+        #expect(pty.slaveLineRate() == 57600)
+        try client.setBaudRate(4_500_000)
+        #expect(pty.slaveLineRate() == 4_500_000)
+        // Opening the master side as a port must not touch the client's line settings.
+        let device = try TermiosSerialPort(adoptingDescriptor: pty.takeMaster(), name: "master", baudRate: 9600,
+                                           configureLine: false)
+        #expect(pty.slaveLineRate() == 4_500_000)
+        device.close()
+    }
+
     @Test func symlinkFollowsThePair() throws {
         let link = "/tmp/tendon-pty-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let pty = try PseudoTerminal(symlink: link)
@@ -105,7 +120,8 @@ import Testing
     @Test func readAndWriteDoNotAllocate() throws {
         #expect(tendon_allocation_counter_active() == 1)
         let pty = try PseudoTerminal()
-        let device = try TermiosSerialPort(adoptingDescriptor: pty.takeMaster(), name: "master", baudRate: 1_000_000)
+        let device = try TermiosSerialPort(adoptingDescriptor: pty.takeMaster(), name: "master", baudRate: 1_000_000,
+                                           configureLine: false)
         let client = try TermiosSerialPort(path: pty.slavePath, baudRate: 1_000_000)
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)

@@ -377,3 +377,35 @@ import Testing
         #expect(write(s, 11, [0], at: 1) == DynamixelStatusError.Code.dataLimit.rawValue)  // no current mode
     }
 }
+
+@Suite struct SimulatorLineRateTests {
+    @Test func servosAnswerOnlyAtTheirBaudRate() throws {
+        let h = try SimHarness(alohaBus())
+        defer { h.stop() }
+        try h.client.port.setBaudRate(57600)
+        try h.client.send(id: 1, .ping)
+        #expect(try h.client.expectSilence().isEmpty)
+        try h.client.port.setBaudRate(1_000_000)
+        #expect(try h.client.transact(id: 1, .ping)?.id == 1)
+        // Baud Rate 1 = 57600: acknowledged at the old rate, then deaf to it.
+        #expect(try h.client.transact(id: 1, .write, [8, 0, 1])?.error == 0)
+        try h.client.send(id: 1, .ping)
+        #expect(try h.client.expectSilence().isEmpty)
+        try h.client.port.setBaudRate(57600)
+        #expect(try h.client.transact(id: 1, .ping)?.id == 1)
+        // 4.5 Mbps has no B-constant: the client sets it through termios2 and the bus reads it back.
+        try h.client.port.setBaudRate(1_000_000)
+        #expect(try h.client.transact(id: 2, .write, [8, 0, 7])?.error == 0)
+        try h.client.port.setBaudRate(4_500_000)
+        #expect(try h.client.transact(id: 2, .ping)?.id == 2)
+        try h.client.send(id: 3, .ping)
+        #expect(try h.client.expectSilence().isEmpty)
+    }
+
+    @Test func nonDynamixelRateIsRejected() {
+        let error = #expect(throws: SimulatorError.self) {
+            _ = try SimulatedBus(config: SimulatedBusConfig(name: "b", baudRate: 250_000, servos: []))
+        }
+        #expect(error?.description.contains("250000 baud is not a Dynamixel rate") == true)
+    }
+}

@@ -11,4 +11,7 @@ int tendon_pty_open(int *master_fd, char *slave_path, size_t slave_path_size);
    1 with *revents set otherwise. EINTR is returned to the caller. */
 int tendon_ppoll_one(int fd, short events, int64_t timeout_ns, int *ready, short *revents);
 
+/* The line rate a tty is set to (termios2 c_ospeed, so custom BOTHER rates read back exactly). */
+int tendon_tty_get_baud(int fd, uint32_t *baud);
+
 #endif

@@ -15,7 +15,8 @@ public final class PseudoTerminal {
     private var slaveHolderFD: Int32
     private var linked = false
 
-    public init(symlink: String? = nil) throws(SerialError) {
+    /// `lineRate` presets the slave's speed, so a client that never sets one is at the bus's rate.
+    public init(symlink: String? = nil, lineRate: Int? = nil) throws(SerialError) {
         var master: Int32 = -1
         var path = [CChar](repeating: 0, count: 128)
         let code = tendon_pty_open(&master, &path, path.count)
@@ -32,8 +33,9 @@ public final class PseudoTerminal {
         self.slavePath = slavePath
         self.linkPath = symlink
         do throws(SerialError) {
+            // One call covers both sides: Linux applies termios requests on a master to its slave.
             try TermiosSerialPort.configureRaw(fd: holder)
-            try TermiosSerialPort.configureRaw(fd: master)
+            if let lineRate { try TermiosSerialPort.applyBaud(fd: holder, lineRate) }
             if let symlink {
                 unlink(symlink)
                 if Glibc.symlink(slavePath, symlink) != 0 { throw SerialError(.openFailed, errno: errno) }
@@ -53,6 +55,15 @@ public final class PseudoTerminal {
         let fd = masterFD
         masterFD = -1
         return fd
+    }
+
+    /// The line rate the slave side is set to by whoever opened it last (the simulator answers only
+    /// at the rate its servos are configured for, like a real bus). Nil once closed.
+    public func slaveLineRate() -> Int? {
+        guard slaveHolderFD >= 0 else { return nil }
+        var baud: UInt32 = 0
+        guard tendon_tty_get_baud(slaveHolderFD, &baud) == 0 else { return nil }
+        return Int(baud)
     }
 
     public func close() {

@@ -37,8 +37,11 @@ public final class TermiosSerialPort: SerialTransport {
         }
     }
 
-    /// Takes ownership of an already open tty descriptor (the simulator's pty master) and makes it raw.
-    public init(adoptingDescriptor fd: Int32, name: String, baudRate: Int) throws(SerialError) {
+    /// Takes ownership of an already open tty descriptor and (with `configureLine`) makes it raw at
+    /// `baudRate`. Pass false for a pty master: Linux applies termios calls on a master to the slave,
+    /// which would overwrite the line settings of the client on the other side.
+    public init(adoptingDescriptor fd: Int32, name: String, baudRate: Int,
+                configureLine: Bool = true) throws(SerialError) {
         guard fd >= 0 else { throw SerialError(.openFailed, errno: EBADF) }
         self.name = name
         self.baudRate = baudRate
@@ -48,8 +51,10 @@ public final class TermiosSerialPort: SerialTransport {
         if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 {
             throw SerialError(.configureFailed, errno: errno)
         }
-        try Self.configureRaw(fd: fd)
-        try Self.applyBaud(fd: fd, baudRate)
+        if configureLine {
+            try Self.configureRaw(fd: fd)
+            try Self.applyBaud(fd: fd, baudRate)
+        }
     }
 
     deinit { close() }

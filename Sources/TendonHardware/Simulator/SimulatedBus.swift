@@ -14,6 +14,8 @@ import Synchronization
 /// - A packet whose CRC fails is answered with CRC Error (3) only by the servo it is addressed to
 ///   (never for broadcast, never by a shadow); everyone else ignores it.
 /// - Secondary (Shadow) ID: a servo acts on writes sent to its secondary id but never replies to them.
+/// - Each servo hears only the line rate its Baud Rate register selects: a client at another rate
+///   (a technician's scan, or after writing Baud Rate) gets silence, as on a real bus.
 /// - Pacing (on by default): each reply is delayed by the instruction's and the reply's time on the
 ///   wire (10 bits per byte at the bus baud rate) plus the servo's Return Delay Time, so a client sees
 ///   round trips of the size a real bus has. Broadcast PING answers come in id order, each after the
@@ -35,6 +37,8 @@ public final class SimulatedBus: Sendable {
     struct State {
         var servos: [SimulatedServo]
         var silent: Set<UInt8> = []
+        /// The client's line rate when the batch being handled arrived (nil: unknown, hear everything).
+        var lineRate: Int?
         var corruptionRate: Double = 0
         var rng = SplitMix64(seed: 1)
         var pacing: Bool
@@ -47,6 +51,9 @@ public final class SimulatedBus: Sendable {
                 symlink: String? = nil) throws(SimulatorError) {
         name = config.name
         baudRate = config.baudRate
+        guard let baudRegister = DynamixelBaudRate.register(bitsPerSecond: config.baudRate) else {
+            throw .unsupportedBaudRate(bus: config.name, config.baudRate)
+        }
         var servos: [SimulatedServo] = []
         var seen: Set<UInt8> = []
         let now = MonotonicClock.nowNanos()
@@ -58,15 +65,13 @@ public final class SimulatedBus: Sendable {
             guard s.id <= Dynamixel.maxID else { throw .invalidID(bus: config.name, id: s.id) }
             guard seen.insert(s.id).inserted else { throw .duplicateID(bus: config.name, id: s.id) }
             let servo = SimulatedServo(model: model, config: s, timeConstantSeconds: timeConstantSeconds, nowNanos: now)
-            if let baud = DynamixelBaudRate.register(bitsPerSecond: config.baudRate) {
-                servo.forceEEPROM(.baudRate, Int64(baud))
-            }
+            servo.forceEEPROM(.baudRate, Int64(baudRegister))
             servos.append(servo)
         }
         servos.sort { $0.id < $1.id }
         let pty: PseudoTerminal
         do {
-            pty = try PseudoTerminal(symlink: symlink)
+            pty = try PseudoTerminal(symlink: symlink, lineRate: config.baudRate)
         } catch {
             throw .pseudoTerminal(bus: config.name, error)
         }
@@ -183,7 +188,7 @@ public final class SimulatedBus: Sendable {
         let server = self.server.value
         do {
             server.port = try TermiosSerialPort(adoptingDescriptor: server.pty.takeMaster(), name: name,
-                                                baudRate: baudRate)
+                                                baudRate: baudRate, configureLine: false)
         } catch {
             server.shutdown()
             return
@@ -201,11 +206,13 @@ public final class SimulatedBus: Sendable {
             }
             if n == 0 { continue }
             let arrival = MonotonicClock.nowNanos()
+            let lineRate = server.pty.slaveLineRate()
             while let event = parser.next() {
                 var replies: [Reply] = []
                 var pacing = false
                 var corruption = 0.0
                 state.withLock { s in
+                    s.lineRate = lineRate
                     pacing = s.pacing
                     corruption = s.corruptionRate
                     switch event {
@@ -249,11 +256,21 @@ public final class SimulatedBus: Sendable {
 
     static func handleCorrupt(_ c: DynamixelCorruption, state s: inout State, baud: Int) -> [Reply] {
         guard c.kind == .crcMismatch, c.id != Dynamixel.broadcastID, !s.silent.contains(c.id),
-              let servo = s.servos.first(where: { $0.id == c.id }), servo.statusReturnLevel == 2 else { return [] }
+              let servo = s.servos.first(where: { $0.id == c.id }), s.hears(servo),
+              servo.statusReturnLevel == 2 else { return [] }
         let bytes = DynamixelPacketEncoder.status(id: servo.id, error: servo.statusError(DynamixelStatusError.Code.crcError.rawValue))
         let offset = wireNanos(bytes: c.length + Dynamixel.headerSize, baud: baud) + servo.returnDelayNanos
             + wireNanos(bytes: bytes.count, baud: baud)
         return [Reply(bytes: bytes, offsetNanos: offset)]
+    }
+}
+
+extension SimulatedBus.State {
+    /// A silenced servo, or one configured for another line rate, neither acts nor answers.
+    func hears(_ servo: SimulatedServo) -> Bool {
+        guard !silent.contains(servo.id) else { return false }
+        guard let lineRate else { return true }
+        return servo.baudRateBitsPerSecond == lineRate
     }
 }
 
@@ -275,6 +292,7 @@ public enum SimulatorError: Error, Equatable, CustomStringConvertible {
     case duplicateID(bus: String, id: UInt8)
     case invalidID(bus: String, id: UInt8)
     case duplicateBus(String)
+    case unsupportedBaudRate(bus: String, Int)
     case pseudoTerminal(bus: String, SerialError)
     case portsFile(path: String, errno: Int32)
 
@@ -286,6 +304,9 @@ public enum SimulatorError: Error, Equatable, CustomStringConvertible {
             return "bus \(bus): id \(id) is used by two servos"
         case .invalidID(let bus, let id):
             return "bus \(bus): id \(id) is outside 0…\(Dynamixel.maxID)"
+        case .unsupportedBaudRate(let bus, let baud):
+            let rates = DynamixelBaudRate.table.map { String($0.bitsPerSecond) }.joined(separator: ", ")
+            return "bus \(bus): \(baud) baud is not a Dynamixel rate, expected one of \(rates)"
         case .duplicateBus(let name):
             return "bus name '\(name)' is used twice"
         case .pseudoTerminal(let bus, let error):

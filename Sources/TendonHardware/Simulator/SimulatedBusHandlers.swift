@@ -29,15 +29,14 @@ extension SimulatedBus {
 
         /// The servo that owns `id` as its primary id and is answering.
         func primary(_ id: UInt8) -> SimulatedServo? {
-            guard !state.silent.contains(id) else { return nil }
-            return state.servos.first { $0.id == id }
+            guard let servo = state.servos.first(where: { $0.id == id }), state.hears(servo) else { return nil }
+            return servo
         }
 
         /// Every servo that acts on a packet for `id`: its owner and the shadows listening on it.
         func targets(_ id: UInt8) -> [SimulatedServo] {
             state.servos.filter { servo in
-                !state.silent.contains(servo.id)
-                    && (id == Dynamixel.broadcastID || servo.id == id || servo.secondaryID == id)
+                state.hears(servo) && (id == Dynamixel.broadcastID || servo.id == id || servo.secondaryID == id)
             }
         }
 
@@ -50,20 +49,23 @@ extension SimulatedBus {
         }
 
         /// Unicast replies to instructions other than PING and reads need Status Return Level 2.
-        mutating func acknowledge(code: UInt8) {
-            guard !isBroadcast, let servo = primary(packetID), servo.statusReturnLevel >= 2 else { return }
+        /// `owner` is resolved before the instruction runs: a servo that just changed its Baud Rate
+        /// still answers at the rate the instruction came in at.
+        mutating func acknowledge(_ owner: SimulatedServo?, code: UInt8) {
+            guard !isBroadcast, let servo = owner, servo.statusReturnLevel >= 2 else { return }
             reply(servo, code: code)
         }
 
         mutating func run(instruction raw: UInt8) {
+            let owner = primary(packetID)
             guard let instruction = DynamixelInstruction(rawValue: raw) else {
-                acknowledge(code: DynamixelStatusError.Code.instructionError.rawValue)
+                acknowledge(owner, code: DynamixelStatusError.Code.instructionError.rawValue)
                 return
             }
             let malformed = DynamixelStatusError.Code.instructionError.rawValue
             switch instruction {
             case .ping:
-                let servos = isBroadcast ? state.servos.filter { !state.silent.contains($0.id) }
+                let servos = isBroadcast ? state.servos.filter { state.hears($0) }
                                          : (primary(packetID).map { [$0] } ?? [])
                 for servo in servos {
                     let number = servo.model.modelNumber
@@ -75,7 +77,7 @@ extension SimulatedBus {
                 guard params.count == 4 else { reply(servo, code: malformed); return }
                 read(servo, address: u16(0), length: u16(2))
             case .write, .regWrite:
-                guard params.count > 2 else { acknowledge(code: malformed); return }
+                guard params.count > 2 else { acknowledge(owner, code: malformed); return }
                 let address = u16(0)
                 let data = UnsafeRawBufferPointer(rebasing: params[2...])
                 var code: UInt8 = 0
@@ -84,22 +86,22 @@ extension SimulatedBus {
                                                   : servo.registerWrite(address: address, data: data)
                     if servo.id == packetID { code = c }
                 }
-                acknowledge(code: code)
+                acknowledge(owner, code: code)
             case .action:
                 var code: UInt8 = 0
                 for servo in targets(packetID) where !servo.action(nowNanos: now) && servo.id == packetID {
                     code = malformed
                 }
-                acknowledge(code: code)
+                acknowledge(owner, code: code)
             case .reboot:
-                acknowledge(code: 0)
+                acknowledge(owner, code: 0)
                 for servo in targets(packetID) { servo.reboot(nowNanos: now) }
             case .factoryReset:
                 let option = params.count > 0 ? params[0] : 0xFF
-                acknowledge(code: 0)
+                acknowledge(owner, code: 0)
                 for servo in targets(packetID) { _ = servo.factoryReset(option: option, nowNanos: now) }
             case .clear:
-                acknowledge(code: 0)
+                acknowledge(owner, code: 0)
             case .status:
                 return
             case .syncRead, .fastSyncRead:

@@ -176,6 +176,10 @@ public final class SimulatedServo {
     public var operatingMode: UInt8 { addr.operatingMode.map { memory[$0] } ?? 3 }
     public var hardwareErrorStatus: UInt8 { addr.hardwareError.map { memory[$0] } ?? 0 }
     public var hasRegisteredWrite: Bool { registered != nil }
+    /// The line rate Baud Rate (8) selects; the servo hears nothing else.
+    public var baudRateBitsPerSecond: Int? {
+        addr.baudRate.flatMap { DynamixelBaudRate.bitsPerSecond(register: memory[$0]) }
+    }
 
     /// Reads a register value (little-endian, sign-extended for 2- and 4-byte registers).
     public func value(at address: Int) -> Int64? {
