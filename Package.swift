@@ -46,7 +46,8 @@ let package = Package(
 
         // Test support: counts the calling thread's allocations (interposes malloc in the test bundle).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
-        .testTarget(name: "TendonHardwareTests", dependencies: ["TendonHardware"], swiftSettings: strict),
+        .testTarget(name: "TendonHardwareTests", dependencies: ["TendonHardware", "CAllocationCounter"],
+                    swiftSettings: strict),
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
         .testTarget(name: "TendonServiceTests", dependencies: ["TendonService"],
