@@ -65,26 +65,21 @@ public struct GripperConstants: Sendable, Equatable {
 public enum BusRole: String, Sendable, CaseIterable { case leader, follower }
 public enum ArmSide: String, Sendable, CaseIterable { case left, right }
 
-/// Dynamixel operating modes by their e-manual names (register 11 values).
-public enum ServoOperatingMode: String, Sendable, CaseIterable {
-    case current, velocity, position
-    case extendedPosition = "extended_position"
-    case currentBasedPosition = "current_based_position"
-    case pwm
-
-    public var registerValue: UInt8 {
+/// Operating modes are named in the config as in the e-manual, lower-case with underscores.
+extension DynamixelOperatingMode {
+    public var configName: String {
         switch self {
-        case .current: 0
-        case .velocity: 1
-        case .position: 3
-        case .extendedPosition: 4
-        case .currentBasedPosition: 5
-        case .pwm: 16
+        case .current: "current"
+        case .velocity: "velocity"
+        case .position: "position"
+        case .extendedPosition: "extended_position"
+        case .currentBasedPosition: "current_based_position"
+        case .pwm: "pwm"
         }
     }
 
-    public init?(registerValue: UInt8) {
-        guard let mode = Self.allCases.first(where: { $0.registerValue == registerValue }) else { return nil }
+    public init?(configName: String) {
+        guard let mode = Self.allCases.first(where: { $0.configName == configName }) else { return nil }
         self = mode
     }
 }
@@ -107,16 +102,15 @@ public struct ServoConfig: Sendable, Equatable {
     public var id: UInt8
     public var joint: String
     public var model: String
-    public var mode: ServoOperatingMode
+    public var mode: DynamixelOperatingMode
     /// A shadow servo doubles a joint (ALOHA's shoulder and elbow); it is commanded with its primary's joint.
     public var shadowOf: UInt8?
 }
 
 extension RobotConfig {
     /// Models whose control tables Tendon knows.
-    public static let knownModels: Set<String> = ["XM540-W270", "XM430-W350", "XL430-W250", "XC430-W150"]
-    public static let supportedBaudRates: Set<Int> = [9600, 57600, 115200, 1_000_000, 2_000_000, 3_000_000,
-                                                      4_000_000, 4_500_000]
+    public static var knownModels: Set<String> { Set(DynamixelModel.all.map(\.name)) }
+    public static var supportedBaudRates: Set<Int> { Set(DynamixelBaudRate.table.map(\.bitsPerSecond)) }
 
     public static func load(path: String) throws(ConfigError) -> RobotConfig {
         try parse(ConfigNode.load(path: path))
@@ -160,6 +154,14 @@ extension RobotConfig {
                            robotTag: try root.optional("robot_tag")?.string() ?? robotID,
                            controlFrequencyHz: control, servoRateHz: servo, realtime: realtime,
                            calibrationPath: calibrationPath, joints: joints, grippers: grippers, buses: buses)
+    }
+
+    private static func parseMode(_ node: ConfigNode) throws(ConfigError) -> DynamixelOperatingMode {
+        let text = try node.string()
+        guard let mode = DynamixelOperatingMode(configName: text) else {
+            throw node.error("'\(text)' is not one of: \(DynamixelOperatingMode.allCases.map(\.configName).joined(separator: ", "))")
+        }
+        return mode
     }
 
     private static func parseJoints(_ node: ConfigNode) throws(ConfigError) -> [JointLimits] {
@@ -225,7 +227,7 @@ extension RobotConfig {
                 }
                 let shadow = try item.optional("shadow_of").map { (n: ConfigNode) throws(ConfigError) in UInt8(try n.int(in: 0...252)) }
                 servos.append(ServoConfig(id: id, joint: joint, model: model,
-                                          mode: try item.required("mode").choice(ServoOperatingMode.self),
+                                          mode: try parseMode(item.required("mode")),
                                           shadowOf: shadow))
             }
             // Every joint needs exactly one primary servo; a shadow must double an existing primary of the same joint.
