@@ -140,6 +140,8 @@ public final class DynamixelBus {
                 }
             }
             if MonotonicClock.nowNanos() >= deadline {
+                // Drain what already arrived before judging (see DynamixelReadGroup.receive).
+                if try pump(deadline: 0, id: id) > 0 { continue }
                 // As the SDK: bytes of an unfinished packet make it corrupt, silence a timeout.
                 if parser.bufferedCount > 0 {
                     statistics.corruptPackets += 1

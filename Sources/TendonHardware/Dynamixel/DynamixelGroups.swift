@@ -172,7 +172,12 @@ public class DynamixelReadGroup {
                 }
             }
             if pending == 0 || fastDone { break }
-            if MonotonicClock.nowNanos() >= deadline { break }
+            if MonotonicClock.nowNanos() >= deadline {
+                // Replies can sit in the driver's buffer while this thread was busy elsewhere (another
+                // bus's receive, a preemption): drain without waiting before calling anything missing.
+                if try bus.pump(deadline: 0, id: Dynamixel.broadcastID) == 0 { break }
+                continue
+            }
             _ = try bus.pump(deadline: deadline, id: Dynamixel.broadcastID)
         }
         if pending > 0 {
