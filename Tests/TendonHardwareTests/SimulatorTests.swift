@@ -279,16 +279,21 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let robot = try SimulatedRobot(config: SimulatedRobotConfig(
-            buses: [alohaBus(name: "left"), alohaBus(name: "right")], pacing: false))
+            buses: [alohaBus(name: "left"), alohaBus(name: "right")], pacing: false), linkDirectory: dir)
         let path = dir + "/ports.json"
+        #expect(!FileManager.default.fileExists(atPath: path))
         try robot.start(portsJSON: path)
         defer { robot.stop() }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
         let buses = try #require(json?["buses"] as? [String: String])
-        #expect(Set(buses.keys) == ["left", "right"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["ports.json"])
+        #expect(buses == ["left": dir + "/left", "right": dir + "/right"])
+        // No temporary file is left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["left", "ports.json", "right"])
         let client = try SimClient(try #require(buses["right"]))
         #expect(try client.transact(id: 9, .ping)?.parameters == [0xFC, 0x03, 46])
+        client.port.close()
+        robot.stop()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/left"))  // links go with the buses
     }
 
     @Test func badConfigurationsAreNamed() {
@@ -407,5 +412,51 @@ import Testing
             _ = try SimulatedBus(config: SimulatedBusConfig(name: "b", baudRate: 250_000, servos: []))
         }
         #expect(error?.description.contains("250000 baud is not a Dynamixel rate") == true)
+    }
+}
+
+@Suite struct SimulatedServoFirmwareTests {
+    func servo(mode: UInt8 = 1) throws -> SimulatedServo {
+        SimulatedServo(model: try #require(DynamixelModel.named("XM430-W350")),
+                       config: SimulatedServoConfig(id: 7, model: "XM430-W350", operatingMode: mode, initialPosition: 0),
+                       nowNanos: 0)
+    }
+
+    func write(_ s: SimulatedServo, _ address: Int, _ bytes: [UInt8], at t: UInt64) -> UInt8 {
+        bytes.withUnsafeBytes { s.write(address: address, data: $0, nowNanos: t) }
+    }
+
+    @Test func busWatchdogStopsTheServoUntilCleared() throws {
+        let s = try servo()
+        _ = write(s, 64, [1], at: 0)
+        #expect(write(s, 104, le32(50), at: 0) == 0)
+        #expect(write(s, 98, [5], at: 0) == 0)  // 100 ms
+        s.noteInstruction(nowNanos: 90_000_000)  // traffic keeps it alive
+        s.advance(to: 180_000_000)
+        #expect(!s.watchdogTripped && s.velocity > 0)
+        s.advance(to: 200_000_000)
+        #expect(s.watchdogTripped && s.velocity == 0)
+        #expect(s.value(at: 98) == 255)
+        let stopped = s.position
+        s.advance(to: 1_000_000_000)
+        #expect(s.position == stopped)
+        #expect(write(s, 104, le32(50), at: 1_000_000_000) == DynamixelStatusError.Code.dataRange.rawValue)
+        #expect(write(s, 98, [0], at: 1_000_000_000) == 0)
+        #expect(write(s, 104, le32(50), at: 1_000_000_000) == 0)
+        #expect(write(s, 98, [128], at: 1_000_000_000) == DynamixelStatusError.Code.dataLimit.rawValue)
+    }
+
+    @Test func factoryResetKeepsWhatItsOptionSays() throws {
+        let s = try servo()
+        _ = write(s, 7, [42], at: 0)
+        _ = write(s, 8, [3], at: 0)
+        _ = write(s, 9, [0], at: 0)
+        #expect(s.factoryReset(option: 0x02, nowNanos: 1) == 0)
+        #expect(s.id == 42 && s.value(at: 8) == 3 && s.value(at: 9) == 250)
+        #expect(s.factoryReset(option: 0x01, nowNanos: 2) == 0)
+        #expect(s.id == 42 && s.value(at: 8) == 1)
+        #expect(s.factoryReset(option: 0xFF, nowNanos: 3) == 0)
+        #expect(s.id == 1 && s.value(at: 0) == 1020)
+        #expect(s.factoryReset(option: 0x05, nowNanos: 4) == DynamixelStatusError.Code.dataRange.rawValue)
     }
 }

@@ -57,6 +57,7 @@ extension SimulatedBus {
         }
 
         mutating func run(instruction raw: UInt8) {
+            for servo in state.servos where state.hears(servo) { servo.noteInstruction(nowNanos: now) }
             let owner = primary(packetID)
             guard let instruction = DynamixelInstruction(rawValue: raw) else {
                 acknowledge(owner, code: DynamixelStatusError.Code.instructionError.rawValue)
