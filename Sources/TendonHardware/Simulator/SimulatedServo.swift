@@ -139,7 +139,7 @@ public final class SimulatedServo {
         }
         registerAt = map
         ranges = model.registers.map { SimulatedRegisterRanges.range($0.name, model: model) }
-        var mem = model.initialMemory(firmwareVersion: config.firmwareVersion)
+        var mem = model.initialMemory(firmwareVersion: config.firmwareVersion, position: config.initialPosition)
         func set(_ a: Int?, _ v: Int64?) {
             guard let a, let v, map[a] >= 0 else { return }
             Self.store(v, at: a, size: model.registers[map[a]].size, in: &mem)
@@ -150,8 +150,6 @@ public final class SimulatedServo {
         set(addr.maxPosition, config.maxPositionLimit.map(Int64.init))
         set(addr.returnDelay, config.returnDelayTime.map(Int64.init))
         set(addr.secondaryID, config.secondaryID.map(Int64.init))
-        set(addr.presentInputVoltage, 120)
-        set(addr.presentTemperature, 30)
         memory = mem
         initialMemory = mem
         position = Double(config.initialPosition)
@@ -261,6 +259,8 @@ public final class SimulatedServo {
         }
         registered = nil
         velocity = 0
+        // Like power-up: the servo adopts where it stands as its goal.
+        if let g = addr.goalPosition { Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory) }
         refreshPresentValues(nowNanos: nowNanos)
     }
 
