@@ -460,3 +460,26 @@ import Testing
         #expect(s.factoryReset(option: 0x05, nowNanos: 4) == DynamixelStatusError.Code.dataRange.rawValue)
     }
 }
+
+@Suite struct SimulatorStreamTests {
+    @Test func truncatedPacketIsDroppedAfterSilence() throws {
+        let h = try SimHarness(alohaBus())
+        defer { h.stop() }
+        // A header promising 200 bytes that never come, then (after a pause) a good packet.
+        try h.client.send([0xFF, 0xFF, 0xFD, 0x00, 0x01, 200, 0, 0x02, 0x84])
+        usleep(250_000)
+        #expect(try h.client.transact(id: 2, .ping)?.id == 2)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let h = try SimHarness(alohaBus(), pacing: true)
+        defer { h.stop() }
+        let both = DynamixelPacketEncoder.instruction(id: 0xFE, .syncWrite, parameters: [65, 0, 1, 0, 1, 1, 2, 1])
+            + DynamixelPacketEncoder.instruction(id: 0xFE, .syncRead, parameters: [65, 0, 1, 0, 1, 2])
+            + DynamixelPacketEncoder.instruction(id: 3, .ping)
+        try h.client.send(both)
+        let replies = try h.client.receive(count: 3)
+        #expect(replies.map(\.id) == [1, 2, 3])
+        #expect(replies.prefix(2).map(\.parameters) == [[1], [1]])
+    }
+}

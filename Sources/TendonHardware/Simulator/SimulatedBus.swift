@@ -195,6 +195,10 @@ public final class SimulatedBus: Sendable {
         }
         guard let port = server.port else { return }
         let parser = server.parser
+        // The wire is half duplex: replies to a packet that arrived while earlier replies were still
+        // "on the wire" start after them.
+        var busFreeAt: UInt64 = 0
+        var lastByteAt = MonotonicClock.nowNanos()
         while command.load(ordering: .acquiring) == 0 {
             let n: Int
             do {
@@ -204,8 +208,15 @@ public final class SimulatedBus: Sendable {
             } catch {
                 break
             }
-            if n == 0 { continue }
+            if n == 0 {
+                // A servo drops a packet whose bytes stop coming (and a buffer that can never parse),
+                // so one truncated packet cannot swallow the next good one.
+                let idle = MonotonicClock.nowNanos() - lastByteAt > Self.partialPacketTimeoutNanos
+                if parser.bufferedCount == parser.capacity || (parser.bufferedCount > 0 && idle) { parser.reset() }
+                continue
+            }
             let arrival = MonotonicClock.nowNanos()
+            lastByteAt = arrival
             let lineRate = server.pty.slaveLineRate()
             while let event = parser.next() {
                 var replies: [Reply] = []
@@ -231,8 +242,10 @@ public final class SimulatedBus: Sendable {
                     }
                     s.repliesSent += replies.count
                 }
+                let base = max(arrival, busFreeAt)
                 for reply in replies {
-                    if pacing { Self.sleep(until: arrival + reply.offsetNanos) }
+                    busFreeAt = base + reply.offsetNanos
+                    if pacing { Self.sleep(until: busFreeAt) }
                     do {
                         try reply.bytes.withUnsafeBytes { try port.write($0) }
                     } catch {
@@ -243,6 +256,9 @@ public final class SimulatedBus: Sendable {
         }
         server.shutdown()
     }
+
+    /// How long a partial packet may wait for its remaining bytes.
+    static let partialPacketTimeoutNanos: UInt64 = 100_000_000
 
     static func sleep(until deadline: UInt64) {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
