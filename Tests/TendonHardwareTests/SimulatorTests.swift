@@ -483,3 +483,19 @@ import Testing
         #expect(replies.prefix(2).map(\.parameters) == [[1], [1]])
     }
 }
+
+@Suite struct SimulatorLeaderTests {
+    @Test func leaderMovedByHandReportsItsPosition() throws {
+        let leader = SimulatedBusConfig(name: "leader", servos: [
+            SimulatedServoConfig(id: 1, model: "XL430-W250", returnDelayTime: 0),
+            SimulatedServoConfig(id: 2, model: "XC430-W150", returnDelayTime: 0),
+        ])
+        let h = try SimHarness(leader)
+        defer { h.stop() }
+        h.bus.moveShaft(id: 2, to: 1500)
+        try h.client.send(id: 0xFE, .syncRead, [132, 0, 4, 0, 1, 2])
+        let replies = try h.client.receive(count: 2)
+        #expect(replies.map { int32($0.parameters) } == [2048, 1500])
+        #expect(try h.client.transact(id: 1, .ping)?.parameters.prefix(2) == [0x24, 0x04])  // 1060
+    }
+}

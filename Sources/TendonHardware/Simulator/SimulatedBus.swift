@@ -142,6 +142,13 @@ public final class SimulatedBus: Sendable {
         }
     }
 
+    /// Scenario: a person moves servo `id` by hand to `ticks` (leaders, or pushing a follower).
+    public func moveShaft(id: UInt8, to ticks: Int32) {
+        state.withLock { s in
+            s.servos.first { $0.id == id }?.moveShaft(to: Double(ticks), nowNanos: MonotonicClock.nowNanos())
+        }
+    }
+
     public func setPacing(_ on: Bool) { state.withLock { $0.pacing = on } }
 
     /// Runs `body` on the servo with `id` (advanced to now) under the bus lock.

@@ -281,6 +281,15 @@ public final class SimulatedServo {
         return 0
     }
 
+    /// An outside hand moves the shaft (ALOHA's leader arms are moved by a person with torque off).
+    /// With torque on, the position loop pulls it back towards the goal afterwards.
+    public func moveShaft(to ticks: Double, nowNanos: UInt64) {
+        advance(to: nowNanos)
+        position = ticks
+        velocity = 0
+        refreshPresentValues(nowNanos: nowNanos)
+    }
+
     /// Latches hardware error bits (fault injection); bits named in Shutdown turn torque off.
     public func raiseHardwareError(_ bits: UInt8, nowNanos: UInt64) {
         guard let a = addr.hardwareError else { return }
