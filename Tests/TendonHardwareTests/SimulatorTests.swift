@@ -327,6 +327,7 @@ import Testing
         #expect(write(s, 116, le32(4000), at: 0) == 0)
         // Velocity Limit 128 × 0.229 rpm = 2000 ticks/s: after 100 ms at most ~200 ticks.
         s.advance(to: 100_000_000)
+        #expect(s.value(at: 126) == 2047)  // far from the goal: Present Current at Current Limit
         let limit = 128 * 0.229 * 4096 / 60
         #expect(s.position > 0.09 * limit && s.position <= 0.1 * limit + 1)
         #expect(abs(Double(s.value(at: 128) ?? 0) - 128) <= 1)  // Present Velocity at the limit
@@ -370,6 +371,7 @@ import Testing
         #expect(write(s, 104, le32(200), at: 0) == DynamixelStatusError.Code.dataLimit.rawValue)
         s.advance(to: 2_000_000_000)
         #expect(abs(Double(s.value(at: 128) ?? 0) - 100) <= 1)
+        #expect(abs(s.value(at: 126) ?? 99) <= 4)  // steady speed: little effort, whatever Goal Position says
         #expect(s.position > 100 * 0.229 * 4096 / 60)
     }
 

@@ -434,10 +434,23 @@ public final class SimulatedServo {
         }
         let velocityUnits = velocity / Self.ticksPerSecondPerVelocityUnit
         let goal = Double(value(addr.goalPosition))
-        let error = torqueEnabled ? goal - position : 0
-        // Effort grows with the tracking error; clamp to what the model can report.
+        let mode = DynamixelOperatingMode(rawValue: operatingMode)
+        let isPositionMode = mode == .position || mode == .extendedPosition || mode == .currentBasedPosition
+        let error = torqueEnabled && isPositionMode ? goal - position : 0
+        // Effort grows with what the controller is fighting (position or velocity error, or the
+        // commanded current/PWM); clamp to what the model can report.
         let currentLimit = addr.currentLimit != nil ? value(addr.currentLimit) : 1000
-        var effort = Int64((error * 2).rounded())
+        var effort: Int64 = 0
+        if torqueEnabled {
+            switch mode {
+            case .velocity:
+                let target = Double(value(addr.goalVelocity))
+                effort = Int64(((target - velocityUnits) * 4).rounded())
+            case .current: effort = value(addr.goalCurrent)
+            case .pwm: effort = value(addr.goalPWM)
+            default: effort = Int64((error * 2).rounded())
+            }
+        }
         if operatingMode == DynamixelOperatingMode.currentBasedPosition.rawValue, addr.goalCurrent != nil {
             let g = abs(value(addr.goalCurrent))
             effort = min(max(effort, -g), g)
