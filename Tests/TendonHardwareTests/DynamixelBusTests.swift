@@ -210,6 +210,27 @@ import Testing
         #expect(g.value(index: 2) == -7)
     }
 
+    @Test func broadcastPingCollectsEveryServo() throws {
+        let t = ScriptedTransport { p in
+            guard p.id == 0xFE, p.instruction == 0x01 else { return [] }
+            return DynamixelPacketEncoder.status(id: 7, parameters: [0xFC, 0x03, 45])
+                + DynamixelPacketEncoder.status(id: 2, parameters: [0x60, 0x04, 46])
+        }
+        let b = bus(t)
+        let found = try b.broadcastPing(timeoutNanos: 20_000_000)
+        #expect(found == [DynamixelPingResult(id: 2, modelNumber: 1120, firmwareVersion: 46),
+                          DynamixelPingResult(id: 7, modelNumber: 1020, firmwareVersion: 45)])
+        #expect(found.map(\.description) == ["id 2: XM540-W270, firmware 46", "id 7: XM430-W350, firmware 45"])
+    }
+
+    @Test func statusReturnLevelOneSkipsWriteReplies() throws {
+        let t = ScriptedTransport { p in p.instruction == 0x02 ? reply("read4_reply") : [] }
+        let b = DynamixelBus(transport: t, configuration: .init(retries: 0, latencyMarginNanos: 1_000_000, statusReturnLevel: 1))
+        try b.write4(7, address: 116, value: 0x12345678)  // would time out if it waited
+        #expect(try b.read4(3, address: 132) == 2100)
+        #expect(b.statistics.timeouts == 0)
+    }
+
     @Test func timeoutFollowsWireTimeAndMargin() {
         let t = ScriptedTransport { _ in [] }
         let b = DynamixelBus(transport: t, configuration: .init(latencyMarginNanos: 1_000_000, returnDelayMicros: 20))

@@ -74,6 +74,11 @@ import TendonHardware
         #expect(m[63] == 52 && m[68] == 2)
         #expect(m[76] == 0x80 && m[77] == 0x07)  // 1920
         #expect(DynamixelModel.xm430W350.memorySize == 147)
+        #expect(m[132] == 0x00 && m[133] == 0x08 && m[116] == 0x00 && m[117] == 0x08)  // 2048
+        #expect(m[144] == 120 && m[146] == 30)
+        let xl = DynamixelModel.xl430W250.initialMemory(inputVoltageTenths: nil, temperatureCelsius: 25, position: -1)
+        #expect(xl[144] == 111 && xl[146] == 25)
+        #expect(Array(xl[132..<136]) == [0xFF, 0xFF, 0xFF, 0xFF])
     }
 
     @Test func baudRates() {

@@ -279,16 +279,21 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let robot = try SimulatedRobot(config: SimulatedRobotConfig(
-            buses: [alohaBus(name: "left"), alohaBus(name: "right")], pacing: false))
+            buses: [alohaBus(name: "left"), alohaBus(name: "right")], pacing: false), linkDirectory: dir)
         let path = dir + "/ports.json"
+        #expect(!FileManager.default.fileExists(atPath: path))
         try robot.start(portsJSON: path)
         defer { robot.stop() }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
         let buses = try #require(json?["buses"] as? [String: String])
-        #expect(Set(buses.keys) == ["left", "right"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["ports.json"])
+        #expect(buses == ["left": dir + "/left", "right": dir + "/right"])
+        // No temporary file is left beside it.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["left", "ports.json", "right"])
         let client = try SimClient(try #require(buses["right"]))
         #expect(try client.transact(id: 9, .ping)?.parameters == [0xFC, 0x03, 46])
+        client.port.close()
+        robot.stop()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/left"))  // links go with the buses
     }
 
     @Test func badConfigurationsAreNamed() {
@@ -322,6 +327,7 @@ import Testing
         #expect(write(s, 116, le32(4000), at: 0) == 0)
         // Velocity Limit 128 × 0.229 rpm = 2000 ticks/s: after 100 ms at most ~200 ticks.
         s.advance(to: 100_000_000)
+        #expect(s.value(at: 126) == 2047)  // far from the goal: Present Current at Current Limit
         let limit = 128 * 0.229 * 4096 / 60
         #expect(s.position > 0.09 * limit && s.position <= 0.1 * limit + 1)
         #expect(abs(Double(s.value(at: 128) ?? 0) - 128) <= 1)  // Present Velocity at the limit
@@ -365,6 +371,7 @@ import Testing
         #expect(write(s, 104, le32(200), at: 0) == DynamixelStatusError.Code.dataLimit.rawValue)
         s.advance(to: 2_000_000_000)
         #expect(abs(Double(s.value(at: 128) ?? 0) - 100) <= 1)
+        #expect(abs(s.value(at: 126) ?? 99) <= 4)  // steady speed: little effort, whatever Goal Position says
         #expect(s.position > 100 * 0.229 * 4096 / 60)
     }
 
@@ -407,5 +414,90 @@ import Testing
             _ = try SimulatedBus(config: SimulatedBusConfig(name: "b", baudRate: 250_000, servos: []))
         }
         #expect(error?.description.contains("250000 baud is not a Dynamixel rate") == true)
+    }
+}
+
+@Suite struct SimulatedServoFirmwareTests {
+    func servo(mode: UInt8 = 1) throws -> SimulatedServo {
+        SimulatedServo(model: try #require(DynamixelModel.named("XM430-W350")),
+                       config: SimulatedServoConfig(id: 7, model: "XM430-W350", operatingMode: mode, initialPosition: 0),
+                       nowNanos: 0)
+    }
+
+    func write(_ s: SimulatedServo, _ address: Int, _ bytes: [UInt8], at t: UInt64) -> UInt8 {
+        bytes.withUnsafeBytes { s.write(address: address, data: $0, nowNanos: t) }
+    }
+
+    @Test func busWatchdogStopsTheServoUntilCleared() throws {
+        let s = try servo()
+        _ = write(s, 64, [1], at: 0)
+        #expect(write(s, 104, le32(50), at: 0) == 0)
+        #expect(write(s, 98, [5], at: 0) == 0)  // 100 ms
+        s.noteInstruction(nowNanos: 90_000_000)  // traffic keeps it alive
+        s.advance(to: 180_000_000)
+        #expect(!s.watchdogTripped && s.velocity > 0)
+        s.advance(to: 200_000_000)
+        #expect(s.watchdogTripped && s.velocity == 0)
+        #expect(s.value(at: 98) == 255)
+        let stopped = s.position
+        s.advance(to: 1_000_000_000)
+        #expect(s.position == stopped)
+        #expect(write(s, 104, le32(50), at: 1_000_000_000) == DynamixelStatusError.Code.dataRange.rawValue)
+        #expect(write(s, 98, [0], at: 1_000_000_000) == 0)
+        #expect(write(s, 104, le32(50), at: 1_000_000_000) == 0)
+        #expect(write(s, 98, [128], at: 1_000_000_000) == DynamixelStatusError.Code.dataLimit.rawValue)
+    }
+
+    @Test func factoryResetKeepsWhatItsOptionSays() throws {
+        let s = try servo()
+        _ = write(s, 7, [42], at: 0)
+        _ = write(s, 8, [3], at: 0)
+        _ = write(s, 9, [0], at: 0)
+        #expect(s.factoryReset(option: 0x02, nowNanos: 1) == 0)
+        #expect(s.id == 42 && s.value(at: 8) == 3 && s.value(at: 9) == 250)
+        #expect(s.factoryReset(option: 0x01, nowNanos: 2) == 0)
+        #expect(s.id == 42 && s.value(at: 8) == 1)
+        #expect(s.factoryReset(option: 0xFF, nowNanos: 3) == 0)
+        #expect(s.id == 1 && s.value(at: 0) == 1020)
+        #expect(s.factoryReset(option: 0x05, nowNanos: 4) == DynamixelStatusError.Code.dataRange.rawValue)
+    }
+}
+
+@Suite struct SimulatorStreamTests {
+    @Test func truncatedPacketIsDroppedAfterSilence() throws {
+        let h = try SimHarness(alohaBus())
+        defer { h.stop() }
+        // A header promising 200 bytes that never come, then (after a pause) a good packet.
+        try h.client.send([0xFF, 0xFF, 0xFD, 0x00, 0x01, 200, 0, 0x02, 0x84])
+        usleep(250_000)
+        #expect(try h.client.transact(id: 2, .ping)?.id == 2)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let h = try SimHarness(alohaBus(), pacing: true)
+        defer { h.stop() }
+        let both = DynamixelPacketEncoder.instruction(id: 0xFE, .syncWrite, parameters: [65, 0, 1, 0, 1, 1, 2, 1])
+            + DynamixelPacketEncoder.instruction(id: 0xFE, .syncRead, parameters: [65, 0, 1, 0, 1, 2])
+            + DynamixelPacketEncoder.instruction(id: 3, .ping)
+        try h.client.send(both)
+        let replies = try h.client.receive(count: 3)
+        #expect(replies.map(\.id) == [1, 2, 3])
+        #expect(replies.prefix(2).map(\.parameters) == [[1], [1]])
+    }
+}
+
+@Suite struct SimulatorLeaderTests {
+    @Test func leaderMovedByHandReportsItsPosition() throws {
+        let leader = SimulatedBusConfig(name: "leader", servos: [
+            SimulatedServoConfig(id: 1, model: "XL430-W250", returnDelayTime: 0),
+            SimulatedServoConfig(id: 2, model: "XC430-W150", returnDelayTime: 0),
+        ])
+        let h = try SimHarness(leader)
+        defer { h.stop() }
+        h.bus.moveShaft(id: 2, to: 1500)
+        try h.client.send(id: 0xFE, .syncRead, [132, 0, 4, 0, 1, 2])
+        let replies = try h.client.receive(count: 2)
+        #expect(replies.map { int32($0.parameters) } == [2048, 1500])
+        #expect(try h.client.transact(id: 1, .ping)?.parameters.prefix(2) == [0x24, 0x04])  // 1060
     }
 }

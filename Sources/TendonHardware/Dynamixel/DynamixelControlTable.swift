@@ -7,9 +7,11 @@
 ///   `DynamixelModel.named("XM540-W270")`, `DynamixelModel.withNumber(1120)` → `DynamixelModel?`
 ///   `model.register(.presentPosition)` → `DynamixelRegister?` (nil when the model lacks it, e.g.
 ///     `.presentCurrent` on XL430/XC430, which have `.presentLoad` at 126 instead)
-///   `model.register(named: "Present Position")`, `model.initialMemory()` (bytes 0..<memorySize with
-///     every initial value written little-endian), `model.currentMilliampsPerUnit` (nil without current
-///     sensing), `model.operatingModes`
+///   `model.register(named: "Present Position")`, `model.register(at:)`,
+///   `model.initialMemory(firmwareVersion:inputVoltageTenths:temperatureCelsius:position:)` (bytes
+///     0..<memorySize, every initial value little-endian; run-time registers from the arguments),
+///   `model.currentMilliampsPerUnit` (nil without current sensing), `model.operatingModes`,
+///   `model.recommendedVoltageTenths`
 ///   `DynamixelRegister`: name, address, size, access, area, initialValue, isSigned
 ///   `DynamixelOperatingMode`, `DynamixelBaudRate`, `DynamixelUnits`.
 public enum DynamixelRegisterName: String, CaseIterable, Sendable {
@@ -145,6 +147,8 @@ public struct DynamixelModel: Sendable, CustomStringConvertible {
     /// mA per unit of Goal/Present Current and Current Limit; nil for servos that report load instead.
     public var currentMilliampsPerUnit: Double?
     public var operatingModes: [DynamixelOperatingMode]
+    /// Recommended supply in 0.1 V (e-manual specifications): 12.0 V, or 11.1 V for the XL430.
+    public var recommendedVoltageTenths: Int32
     /// Bytes of control table the registers above span (0 … last register end).
     public var memorySize: Int { registers.map { Int($0.address) + $0.size }.max() ?? 0 }
 
@@ -165,13 +169,22 @@ public struct DynamixelModel: Sendable, CustomStringConvertible {
         registers.first { $0.address == address }
     }
 
-    /// The control table at power-up, every known initial value written little-endian; `firmware`
-    /// fills Firmware Version, which the e-manual leaves to the device.
-    public func initialMemory(firmwareVersion: UInt8 = 48) -> [UInt8] {
+    /// The control table at power-up, every known initial value written little-endian. Registers the
+    /// e-manual leaves to the device ("-") get the arguments: Firmware Version, Present Input Voltage
+    /// (default: the recommended supply), Present Temperature, and a resting position that fills Present
+    /// Position, Goal Position and Position Trajectory (a servo adopts its position as goal at power-up).
+    public func initialMemory(firmwareVersion: UInt8 = 48, inputVoltageTenths: Int32? = nil,
+                              temperatureCelsius: Int32 = 30, position: Int32 = Int32(DynamixelUnits.centerTick)) -> [UInt8] {
         var memory = [UInt8](repeating: 0, count: memorySize)
         for r in registers {
             var value = r.initialValue ?? 0
-            if r.name == .firmwareVersion { value = Int32(firmwareVersion) }
+            switch r.name {
+            case .firmwareVersion: value = Int32(firmwareVersion)
+            case .presentInputVoltage: value = inputVoltageTenths ?? recommendedVoltageTenths
+            case .presentTemperature: value = temperatureCelsius
+            case .presentPosition, .goalPosition, .positionTrajectory: value = position
+            default: break
+            }
             for k in 0..<r.size {
                 memory[Int(r.address) + k] = UInt8(truncatingIfNeeded: value >> (8 * k))
             }
@@ -297,7 +310,7 @@ extension DynamixelModel {
             temperatureLimit: 80, maxVoltage: 160, minVoltage: 95, currentLimit: 2047, velocityLimit: 128,
             velocityIGain: 1920, positionDGain: 0, positionPGain: 800,
             externalPorts: true, startupConfiguration: true, backupReady: true)),
-        currentMilliampsPerUnit: 2.69, operatingModes: allModes)
+        currentMilliampsPerUnit: 2.69, operatingModes: allModes, recommendedVoltageTenths: 120)
 
     /// ALOHA follower wrist and gripper. e-manual xm430-w350.md (Current Limit 1193, Velocity Limit 200).
     public static let xm430W350 = DynamixelModel(
@@ -305,7 +318,7 @@ extension DynamixelModel {
         registers: xSeriesTable(modelNumber: 1020, XSeriesDefaults(
             temperatureLimit: 80, maxVoltage: 160, minVoltage: 95, currentLimit: 1193, velocityLimit: 200,
             velocityIGain: 1920, positionDGain: 0, positionPGain: 800)),
-        currentMilliampsPerUnit: 2.69, operatingModes: allModes)
+        currentMilliampsPerUnit: 2.69, operatingModes: allModes, recommendedVoltageTenths: 120)
 
     /// ALOHA leader joints. No current sensing: Present Load (0.1 %) at 126, no Current Limit/Goal Current.
     /// e-manual xl430-w250.md (2018 revision: Velocity Limit 265, Startup Configuration, Backup Ready).
@@ -315,7 +328,7 @@ extension DynamixelModel {
             temperatureLimit: 72, maxVoltage: 140, minVoltage: 60, currentLimit: nil, velocityLimit: 265,
             velocityIGain: 1000, positionDGain: 4000, positionPGain: 640,
             startupConfiguration: true, backupReady: true)),
-        currentMilliampsPerUnit: nil, operatingModes: noCurrentModes)
+        currentMilliampsPerUnit: nil, operatingModes: noCurrentModes, recommendedVoltageTenths: 111)
 
     /// ALOHA leader gripper handle. No current sensing (Present Load at 126). e-manual xc430-w150.md.
     public static let xc430W150 = DynamixelModel(
@@ -323,5 +336,5 @@ extension DynamixelModel {
         registers: xSeriesTable(modelNumber: 1070, XSeriesDefaults(
             temperatureLimit: 80, maxVoltage: 160, minVoltage: 60, currentLimit: nil, velocityLimit: 460,
             velocityIGain: 1920, positionDGain: 0, positionPGain: 460)),
-        currentMilliampsPerUnit: nil, operatingModes: noCurrentModes)
+        currentMilliampsPerUnit: nil, operatingModes: noCurrentModes, recommendedVoltageTenths: 120)
 }

@@ -8,8 +8,9 @@ import Glibc
 /// as its documentation recommends for custom waiting, so both transports share one deadline logic
 /// and nothing allocates per cycle.
 ///
-/// libserialport 0.1.1 cannot open a pseudo-terminal: its open reads modem lines (TIOCMGET), which a
-/// pty refuses with ENOTTY. Use `TermiosSerialPort` for ptys (DESIGN §4).
+/// libserialport 0.1.1 cannot open a pseudo-terminal (no sysfs entry to describe it; its open also
+/// reads modem lines with TIOCMGET, which a pty refuses): that fails with `.openFailed` and errno
+/// EOPNOTSUPP, a missing device with ENOENT. Use `TermiosSerialPort` for ptys (DESIGN §4).
 public final class LibSerialPort: SerialTransport {
     public let name: String
     public private(set) var baudRate: Int
@@ -21,7 +22,10 @@ public final class LibSerialPort: SerialTransport {
         self.baudRate = baudRate
         var handle: OpaquePointer?
         guard sp_get_port_by_name(path, &handle) == SP_OK, let handle else {
-            throw SerialError(.openFailed, errno: Self.lastErrno(or: ENOENT))
+            // libserialport fails here both for a missing node and for a tty it cannot describe
+            // (no sysfs entry: pseudo-terminals); its errno is stale in the second case.
+            var info = stat()
+            throw SerialError(.openFailed, errno: stat(path, &info) == 0 ? EOPNOTSUPP : ENOENT)
         }
         guard sp_open(handle, SP_MODE_READ_WRITE) == SP_OK else {
             let code = Self.lastErrno(or: EIO)

@@ -142,6 +142,13 @@ public final class SimulatedBus: Sendable {
         }
     }
 
+    /// Scenario: a person moves servo `id` by hand to `ticks` (leaders, or pushing a follower).
+    public func moveShaft(id: UInt8, to ticks: Int32) {
+        state.withLock { s in
+            s.servos.first { $0.id == id }?.moveShaft(to: Double(ticks), nowNanos: MonotonicClock.nowNanos())
+        }
+    }
+
     public func setPacing(_ on: Bool) { state.withLock { $0.pacing = on } }
 
     /// Runs `body` on the servo with `id` (advanced to now) under the bus lock.
@@ -195,6 +202,10 @@ public final class SimulatedBus: Sendable {
         }
         guard let port = server.port else { return }
         let parser = server.parser
+        // The wire is half duplex: replies to a packet that arrived while earlier replies were still
+        // "on the wire" start after them.
+        var busFreeAt: UInt64 = 0
+        var lastByteAt = MonotonicClock.nowNanos()
         while command.load(ordering: .acquiring) == 0 {
             let n: Int
             do {
@@ -204,8 +215,15 @@ public final class SimulatedBus: Sendable {
             } catch {
                 break
             }
-            if n == 0 { continue }
+            if n == 0 {
+                // A servo drops a packet whose bytes stop coming (and a buffer that can never parse),
+                // so one truncated packet cannot swallow the next good one.
+                let idle = MonotonicClock.nowNanos() - lastByteAt > Self.partialPacketTimeoutNanos
+                if parser.bufferedCount == parser.capacity || (parser.bufferedCount > 0 && idle) { parser.reset() }
+                continue
+            }
             let arrival = MonotonicClock.nowNanos()
+            lastByteAt = arrival
             let lineRate = server.pty.slaveLineRate()
             while let event = parser.next() {
                 var replies: [Reply] = []
@@ -231,8 +249,10 @@ public final class SimulatedBus: Sendable {
                     }
                     s.repliesSent += replies.count
                 }
+                let base = max(arrival, busFreeAt)
                 for reply in replies {
-                    if pacing { Self.sleep(until: arrival + reply.offsetNanos) }
+                    busFreeAt = base + reply.offsetNanos
+                    if pacing { Self.sleep(until: busFreeAt) }
                     do {
                         try reply.bytes.withUnsafeBytes { try port.write($0) }
                     } catch {
@@ -243,6 +263,9 @@ public final class SimulatedBus: Sendable {
         }
         server.shutdown()
     }
+
+    /// How long a partial packet may wait for its remaining bytes.
+    static let partialPacketTimeoutNanos: UInt64 = 100_000_000
 
     static func sleep(until deadline: UInt64) {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))

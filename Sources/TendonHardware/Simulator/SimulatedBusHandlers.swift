@@ -1,10 +1,11 @@
-/// Instruction handling of `SimulatedBus`: pure functions of the bus state, run under its lock.
+/// Instruction handling of `SimulatedBus` on top of PROTO's `DynamixelRequest` decoding; runs under
+/// the bus lock.
 extension SimulatedBus {
     static func handle(_ view: DynamixelPacketView, state s: inout State, nowNanos now: UInt64, baud: Int) -> [Reply] {
-        var h = Handler(state: s, now: now, baud: baud, packetID: view.id, params: view.parameters)
+        var h = Handler(state: s, now: now, baud: baud, packetID: view.id)
         // The instruction finished arriving on a real wire this long after its first byte.
         h.offset = wireNanos(bytes: view.body.count + 10, baud: baud)
-        h.run(instruction: view.instruction)
+        h.run(view)
         return h.replies
     }
 
@@ -13,16 +14,14 @@ extension SimulatedBus {
         let now: UInt64
         let baud: Int
         let packetID: UInt8
-        let params: UnsafeRawBufferPointer
         var offset: UInt64 = 0
         var replies: [Reply] = []
 
-        init(state: State, now: UInt64, baud: Int, packetID: UInt8, params: UnsafeRawBufferPointer) {
+        init(state: State, now: UInt64, baud: Int, packetID: UInt8) {
             self.state = state
             self.now = now
             self.baud = baud
             self.packetID = packetID
-            self.params = params
         }
 
         var isBroadcast: Bool { packetID == Dynamixel.broadcastID }
@@ -40,8 +39,6 @@ extension SimulatedBus {
             }
         }
 
-        func u16(_ i: Int) -> Int { Int(params[i]) | Int(params[i + 1]) << 8 }
-
         mutating func reply(_ servo: SimulatedServo, code: UInt8, data: [UInt8] = []) {
             let bytes = DynamixelPacketEncoder.status(id: servo.id, error: servo.statusError(code), parameters: data)
             offset += servo.returnDelayNanos + SimulatedBus.wireNanos(bytes: bytes.count, baud: baud)
@@ -56,105 +53,85 @@ extension SimulatedBus {
             reply(servo, code: code)
         }
 
-        mutating func run(instruction raw: UInt8) {
+        mutating func run(_ view: DynamixelPacketView) {
+            for servo in state.servos where state.hears(servo) { servo.noteInstruction(nowNanos: now) }
             let owner = primary(packetID)
-            guard let instruction = DynamixelInstruction(rawValue: raw) else {
-                acknowledge(owner, code: DynamixelStatusError.Code.instructionError.rawValue)
+            let request: DynamixelRequest
+            switch DynamixelRequest.parse(view) {
+            case .success(let parsed): request = parsed
+            case .failure(let error):
+                acknowledge(owner, code: error.statusErrorCode)
                 return
             }
-            let malformed = DynamixelStatusError.Code.instructionError.rawValue
-            switch instruction {
+            switch request {
             case .ping:
-                let servos = isBroadcast ? state.servos.filter { state.hears($0) }
-                                         : (primary(packetID).map { [$0] } ?? [])
+                let servos = isBroadcast ? state.servos.filter { state.hears($0) } : (owner.map { [$0] } ?? [])
                 for servo in servos {
                     let number = servo.model.modelNumber
                     let firmware = UInt8(truncatingIfNeeded: servo.value(servo.addr.firmwareVersion))
                     reply(servo, code: 0, data: [UInt8(number & 0xFF), UInt8(number >> 8), firmware])
                 }
-            case .read:
-                guard !isBroadcast, let servo = primary(packetID), servo.statusReturnLevel >= 1 else { return }
-                guard params.count == 4 else { reply(servo, code: malformed); return }
-                read(servo, address: u16(0), length: u16(2))
-            case .write, .regWrite:
-                guard params.count > 2 else { acknowledge(owner, code: malformed); return }
-                let address = u16(0)
-                let data = UnsafeRawBufferPointer(rebasing: params[2...])
+            case .read(let address, let length):
+                guard !isBroadcast, let servo = owner, servo.statusReturnLevel >= 1 else { return }
+                read(servo, address: Int(address), length: length)
+            case .write(let address, let data), .regWrite(let address, let data):
                 var code: UInt8 = 0
+                let staged = if case .regWrite = request { true } else { false }
                 for servo in targets(packetID) {
-                    let c = instruction == .write ? servo.write(address: address, data: data, nowNanos: now)
-                                                  : servo.registerWrite(address: address, data: data)
+                    let c = staged ? servo.registerWrite(address: Int(address), data: data)
+                                   : servo.write(address: Int(address), data: data, nowNanos: now)
                     if servo.id == packetID { code = c }
                 }
                 acknowledge(owner, code: code)
             case .action:
                 var code: UInt8 = 0
                 for servo in targets(packetID) where !servo.action(nowNanos: now) && servo.id == packetID {
-                    code = malformed
+                    code = DynamixelStatusError.Code.instructionError.rawValue
                 }
                 acknowledge(owner, code: code)
             case .reboot:
                 acknowledge(owner, code: 0)
                 for servo in targets(packetID) { servo.reboot(nowNanos: now) }
-            case .factoryReset:
-                let option = params.count > 0 ? params[0] : 0xFF
-                acknowledge(owner, code: 0)
-                for servo in targets(packetID) { _ = servo.factoryReset(option: option, nowNanos: now) }
+            case .factoryReset(let option):
+                let code = option == 0xFF || option == 0x01 || option == 0x02
+                    ? 0 : DynamixelStatusError.Code.dataRange.rawValue
+                acknowledge(owner, code: code)
+                if code == 0 { for servo in targets(packetID) { _ = servo.factoryReset(option: option, nowNanos: now) } }
             case .clear:
                 acknowledge(owner, code: 0)
-            case .status:
-                return
-            case .syncRead, .fastSyncRead:
-                guard isBroadcast, params.count >= 4 else { return }
-                let address = u16(0), length = u16(2)
-                let ids = Array(params[4...])
-                if instruction == .syncRead {
+            case .syncRead(let address, let length, let ids, let fast):
+                guard isBroadcast else { return }
+                if fast {
+                    fastRead(ids.map { (id: $0, address: Int(address), length: length) })
+                } else {
                     for id in ids {
                         guard let servo = primary(id), servo.statusReturnLevel >= 1 else { continue }
-                        read(servo, address: address, length: length)
+                        read(servo, address: Int(address), length: length)
                     }
-                } else {
-                    fastRead(ids.map { ($0, address, length) })
                 }
-            case .bulkRead, .fastBulkRead:
-                guard isBroadcast, params.count % 5 == 0 else { return }
-                var entries: [(UInt8, Int, Int)] = []
-                var i = 0
-                while i + 5 <= params.count {
-                    entries.append((params[i], u16(i + 1), u16(i + 3)))
-                    i += 5
-                }
-                if instruction == .bulkRead {
-                    for (id, address, length) in entries {
-                        guard let servo = primary(id), servo.statusReturnLevel >= 1 else { continue }
-                        read(servo, address: address, length: length)
-                    }
-                } else {
-                    fastRead(entries)
-                }
-            case .syncWrite:
-                guard isBroadcast, params.count >= 4 else { return }
-                let address = u16(0), length = u16(2)
-                guard length > 0 else { return }
-                var i = 4
-                while i + 1 + length <= params.count {
-                    let data = UnsafeRawBufferPointer(rebasing: params[(i + 1)..<(i + 1 + length)])
-                    for servo in targets(params[i]) where params[i] != Dynamixel.broadcastID {
-                        _ = servo.write(address: address, data: data, nowNanos: now)
-                    }
-                    i += 1 + length
-                }
-            case .bulkWrite:
+            case .bulkRead(let entries, let fast):
                 guard isBroadcast else { return }
-                var i = 0
-                while i + 5 <= params.count {
-                    let id = params[i], address = u16(i + 1), length = u16(i + 3)
-                    guard i + 5 + length <= params.count else { break }
-                    let data = UnsafeRawBufferPointer(rebasing: params[(i + 5)..<(i + 5 + length)])
-                    for servo in targets(id) where id != Dynamixel.broadcastID {
-                        _ = servo.write(address: address, data: data, nowNanos: now)
+                if fast {
+                    fastRead(entries.map { (id: $0.id, address: Int($0.address), length: $0.length) })
+                } else {
+                    for entry in entries {
+                        guard let servo = primary(entry.id), servo.statusReturnLevel >= 1 else { continue }
+                        read(servo, address: Int(entry.address), length: entry.length)
                     }
-                    i += 5 + length
+                }
+            case .syncWrite(let address, _, let records):
+                guard isBroadcast else { return }
+                for i in 0..<records.count where records.id(at: i) != Dynamixel.broadcastID {
+                    for servo in targets(records.id(at: i)) {
+                        _ = servo.write(address: Int(address), data: records.data(at: i), nowNanos: now)
+                    }
+                }
+            case .bulkWrite(let records):
+                guard isBroadcast else { return }
+                for record in records where record.id != Dynamixel.broadcastID {
+                    for servo in targets(record.id) {
+                        _ = servo.write(address: Int(record.address), data: record.data, nowNanos: now)
+                    }
                 }
             }
         }

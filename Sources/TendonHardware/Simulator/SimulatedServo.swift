@@ -21,6 +21,7 @@ enum SimulatedRegisterRanges {
         case .statusReturnLevel: return 0...2
         case .profileAcceleration, .profileVelocity: return 0...32767
         case .goalPosition: return -1_048_575...1_048_575
+        case .busWatchdog: return 0...127
         default: return nil
         }
     }
@@ -69,6 +70,9 @@ public struct SimulatedServoConfig: Sendable, Equatable {
 /// - A Hardware Error bit in Shutdown (63) clears Torque Enable; only REBOOT clears the error, and
 ///   until then writing Torque Enable = 1 answers Result Fail (1). Every status carries the alert bit.
 /// - REBOOT restores RAM to its initial values; EEPROM and the shaft position persist.
+/// - Bus Watchdog (98) = n > 0: when no instruction packet arrives for n × 20 ms the servo stops
+///   (holds its position, zero velocity), the register reads −1 and Goal PWM/Current/Velocity/Position
+///   answer Data Range Error (4) until the host writes 0 to it.
 public final class SimulatedServo {
     public let model: DynamixelModel
     public private(set) var memory: [UInt8]
@@ -79,6 +83,8 @@ public final class SimulatedServo {
     public private(set) var position: Double
     public private(set) var velocity: Double = 0
     private var lastAdvanceNanos: UInt64
+    /// Last instruction packet this servo heard (the bus watchdog's reference).
+    private var lastInstructionNanos: UInt64
     private let startNanos: UInt64
     /// Bytes staged by REG WRITE until ACTION.
     private var registered: (address: Int, data: [UInt8])?
@@ -92,7 +98,7 @@ public final class SimulatedServo {
         var goalPWM, goalCurrent, goalVelocity, profileAcceleration, profileVelocity, goalPosition: Int?
         var realtimeTick, moving, movingStatus, presentPWM, presentCurrent, presentVelocity, presentPosition: Int?
         var velocityTrajectory, positionTrajectory, presentInputVoltage, presentTemperature: Int?
-        var temperatureLimit: Int?
+        var temperatureLimit, busWatchdog: Int?
 
         init(_ m: DynamixelModel) {
             func a(_ n: String) -> Int? { m.register(named: n).map { Int($0.address) } }
@@ -111,7 +117,7 @@ public final class SimulatedServo {
             presentVelocity = a("Present Velocity"); presentPosition = a("Present Position")
             velocityTrajectory = a("Velocity Trajectory"); positionTrajectory = a("Position Trajectory")
             presentInputVoltage = a("Present Input Voltage"); presentTemperature = a("Present Temperature")
-            temperatureLimit = a("Temperature Limit")
+            temperatureLimit = a("Temperature Limit"); busWatchdog = a("Bus Watchdog")
         }
     }
     let addr: Addresses
@@ -133,7 +139,7 @@ public final class SimulatedServo {
         }
         registerAt = map
         ranges = model.registers.map { SimulatedRegisterRanges.range($0.name, model: model) }
-        var mem = model.initialMemory(firmwareVersion: config.firmwareVersion)
+        var mem = model.initialMemory(firmwareVersion: config.firmwareVersion, position: config.initialPosition)
         func set(_ a: Int?, _ v: Int64?) {
             guard let a, let v, map[a] >= 0 else { return }
             Self.store(v, at: a, size: model.registers[map[a]].size, in: &mem)
@@ -144,12 +150,11 @@ public final class SimulatedServo {
         set(addr.maxPosition, config.maxPositionLimit.map(Int64.init))
         set(addr.returnDelay, config.returnDelayTime.map(Int64.init))
         set(addr.secondaryID, config.secondaryID.map(Int64.init))
-        set(addr.presentInputVoltage, 120)
-        set(addr.presentTemperature, 30)
         memory = mem
         initialMemory = mem
         position = Double(config.initialPosition)
         lastAdvanceNanos = nowNanos
+        lastInstructionNanos = nowNanos
         startNanos = nowNanos
         refreshPresentValues(nowNanos: nowNanos)
     }
@@ -193,6 +198,15 @@ public final class SimulatedServo {
         guard let a else { return 0 }
         return value(at: a) ?? 0
     }
+
+    /// The bus saw an instruction packet this servo heard: restarts the watchdog period.
+    public func noteInstruction(nowNanos: UInt64) {
+        advance(to: nowNanos)
+        lastInstructionNanos = nowNanos
+    }
+
+    /// Bus Watchdog tripped (register reads −1).
+    public var watchdogTripped: Bool { addr.busWatchdog.map { memory[$0] == 0xFF } ?? false }
 
     /// Status error byte with the hardware alert bit when a hardware error is latched.
     public func statusError(_ code: UInt8) -> UInt8 { code | (hardwareErrorStatus != 0 ? 0x80 : 0) }
@@ -245,6 +259,8 @@ public final class SimulatedServo {
         }
         registered = nil
         velocity = 0
+        // Like power-up: the servo adopts where it stands as its goal.
+        if let g = addr.goalPosition { Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory) }
         refreshPresentValues(nowNanos: nowNanos)
     }
 
@@ -263,6 +279,15 @@ public final class SimulatedServo {
         if option == 0x02, let a = addr.baudRate { memory[a] = keepBaud }
         reboot(nowNanos: nowNanos)
         return 0
+    }
+
+    /// An outside hand moves the shaft (ALOHA's leader arms are moved by a person with torque off).
+    /// With torque on, the position loop pulls it back towards the goal afterwards.
+    public func moveShaft(to ticks: Double, nowNanos: UInt64) {
+        advance(to: nowNanos)
+        position = ticks
+        velocity = 0
+        refreshPresentValues(nowNanos: nowNanos)
     }
 
     /// Latches hardware error bits (fault injection); bits named in Shutdown turn torque off.
@@ -286,6 +311,9 @@ public final class SimulatedServo {
             guard r.access == .readWrite else { return DynamixelStatusError.Code.access.rawValue }
             guard Int(r.address) == b, b + r.size <= end else { return DynamixelStatusError.Code.dataLength.rawValue }
             if r.area == .eeprom && torqueEnabled { return DynamixelStatusError.Code.access.rawValue }
+            if watchdogTripped && [addr.goalPWM, addr.goalCurrent, addr.goalVelocity, addr.goalPosition].contains(b) {
+                return DynamixelStatusError.Code.dataRange.rawValue
+            }
             let v = Self.load(bytes: data, offset: b - address, size: r.size, signed: r.isSigned)
             if let range = ranges[index], !range.contains(v) { return DynamixelStatusError.Code.dataLimit.rawValue }
             if r.name == .operatingMode,
@@ -333,8 +361,29 @@ public final class SimulatedServo {
 
     // MARK: - Motion
 
-    /// Integrates the motor from the last call to `nowNanos` in steps of at most 1 ms.
+    /// Integrates the motor from the last call to `nowNanos` in steps of at most 1 ms, tripping the
+    /// bus watchdog at its exact deadline on the way.
     public func advance(to nowNanos: UInt64) {
+        if let w = addr.busWatchdog, memory[w] > 0, memory[w] != 0xFF {
+            let trip = lastInstructionNanos &+ UInt64(memory[w]) * 20_000_000
+            if trip < nowNanos {
+                integrate(to: max(trip, lastAdvanceNanos))
+                memory[w] = 0xFF
+                velocity = 0
+                if let g = addr.goalPosition { Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory) }
+                if let g = addr.goalVelocity { Self.store(0, at: g, size: 4, in: &memory) }
+                if let g = addr.goalCurrent, operatingMode == DynamixelOperatingMode.current.rawValue {
+                    Self.store(0, at: g, size: 2, in: &memory)
+                }
+                if let g = addr.goalPWM, operatingMode == DynamixelOperatingMode.pwm.rawValue {
+                    Self.store(0, at: g, size: 2, in: &memory)
+                }
+            }
+        }
+        integrate(to: nowNanos)
+    }
+
+    private func integrate(to nowNanos: UInt64) {
         guard nowNanos > lastAdvanceNanos else { return }
         var remaining = Double(nowNanos - lastAdvanceNanos) * 1e-9
         lastAdvanceNanos = nowNanos
@@ -385,10 +434,23 @@ public final class SimulatedServo {
         }
         let velocityUnits = velocity / Self.ticksPerSecondPerVelocityUnit
         let goal = Double(value(addr.goalPosition))
-        let error = torqueEnabled ? goal - position : 0
-        // Effort grows with the tracking error; clamp to what the model can report.
+        let mode = DynamixelOperatingMode(rawValue: operatingMode)
+        let isPositionMode = mode == .position || mode == .extendedPosition || mode == .currentBasedPosition
+        let error = torqueEnabled && isPositionMode ? goal - position : 0
+        // Effort grows with what the controller is fighting (position or velocity error, or the
+        // commanded current/PWM); clamp to what the model can report.
         let currentLimit = addr.currentLimit != nil ? value(addr.currentLimit) : 1000
-        var effort = Int64((error * 2).rounded())
+        var effort: Int64 = 0
+        if torqueEnabled {
+            switch mode {
+            case .velocity:
+                let target = Double(value(addr.goalVelocity))
+                effort = Int64(((target - velocityUnits) * 4).rounded())
+            case .current: effort = value(addr.goalCurrent)
+            case .pwm: effort = value(addr.goalPWM)
+            default: effort = Int64((error * 2).rounded())
+            }
+        }
         if operatingMode == DynamixelOperatingMode.currentBasedPosition.rawValue, addr.goalCurrent != nil {
             let g = abs(value(addr.goalCurrent))
             effort = min(max(effort, -g), g)
