@@ -44,7 +44,7 @@ public enum BusBenchmark {
         try write.transmit(on: client)
         let writeBytes = write.lastPacket.count
         let requestBytes = read.requestBytes.count
-        let replyBytes = fast ? (11 + ids.count * (10 + 4) - 2 + 2 - 2) : ids.count * (11 + 10)
+        let replyBytes = fast ? 8 + ids.count * (4 + 10) : ids.count * (11 + 10)
         let wire = Double((writeBytes + requestBytes + replyBytes) * 10) / Double(bus.baudRate) * 1e6
 
         var samples: [Double] = []

@@ -250,6 +250,11 @@ public final class SimulatedBus: Sendable {
                     s.repliesSent += replies.count
                 }
                 let base = max(arrival, busFreeAt)
+                if replies.isEmpty, case .packet(let view) = event {
+                    // A packet nobody answers (SYNC WRITE) still occupies the wire; a reply to the next
+                    // request cannot start before it has passed.
+                    busFreeAt = base + Self.wireNanos(bytes: view.body.count + 10, baud: baudRate)
+                }
                 for reply in replies {
                     busFreeAt = base + reply.offsetNanos
                     if pacing { Self.sleep(until: busFreeAt) }
