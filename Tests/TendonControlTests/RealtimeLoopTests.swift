@@ -9,6 +9,7 @@ import Glibc
 
 /// A perfect servo: reads back what was last written. Everything it records lives in preallocated
 /// memory, and its hooks run on the real-time thread (that is where allocations are counted).
+/// Loop tests run without mlockall (it is process-wide and would lock every later test's memory).
 final class FakeServoIO: ControlCycleIO, @unchecked Sendable {
     let jointCount: Int
     let dt: Double
@@ -116,7 +117,7 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
         let io = FakeServoIO(jointCount: n, start: 0, dt: 1e-3, maxVelocity: maxVelocity, measureFrom: 300,
                              measureTo: 3300)
         let loop = try ControlLoop(io: io, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 16)
-        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1))
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
         let warnings = try thread.start(loop)
         // Warm-up hand-overs (first use of every path) before the measured window.
         try loop.mailbox.publish(ramp(from: MonotonicClock.nowNanos(), sign: 1, mode: .cubic))
@@ -154,7 +155,7 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
         let io = FakeServoIO(jointCount: n, start: 0, dt: 1e-3, maxVelocity: maxVelocity, sleepEvery: 50,
                              sleepNanos: 2_500_000)
         let loop = try ControlLoop(io: io, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 16)
-        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1))
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
         try thread.start(loop)
         waitFor { io.reads.load(ordering: .relaxed) >= 10 }
         // A fast ramp (0.8 rad/s, near the 1 rad/s limit) so skipped periods leave the command behind.
@@ -176,7 +177,7 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
     @Test func readFaultHoldsTheLastSafeCommandAndIsReported() throws {
         let io = FakeServoIO(jointCount: n, start: 0.1, dt: 1e-3, maxVelocity: maxVelocity, failReadAt: 300)
         let loop = try ControlLoop(io: io, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 16)
-        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1))
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
         try thread.start(loop)
         waitFor { io.reads.load(ordering: .relaxed) >= 5 }
         try loop.mailbox.publish(ramp(from: MonotonicClock.nowNanos(), sign: 1, mode: .cubic))
@@ -196,7 +197,7 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
     @Test func writeFaultStopsWritingAndNonFiniteStateIsAFault() throws {
         let io = FakeServoIO(jointCount: n, start: 0, dt: 1e-3, maxVelocity: maxVelocity, failWriteAt: 200)
         let loop = try ControlLoop(io: io, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 16)
-        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1))
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
         try thread.start(loop)
         waitFor { io.reads.load(ordering: .relaxed) >= 400 }
         _ = thread.stop()
@@ -207,7 +208,7 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
 
         let nanIO = FakeServoIO(jointCount: n, start: 0, dt: 1e-3, maxVelocity: maxVelocity, nanReadAt: 50)
         let nanLoop = try ControlLoop(io: nanIO, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 4)
-        let nanThread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1))
+        let nanThread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
         try nanThread.start(nanLoop)
         waitFor { nanIO.reads.load(ordering: .relaxed) >= 100 }
         _ = nanThread.stop()
@@ -220,10 +221,13 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
         final class Idle: RealtimeCycle { func runCycle(nowNanos: UInt64) {} }
         let caps = ProcessCapabilities.current()
         let thread = RealtimeThread(config: RealtimeConfig(periodNanos: 2_000_000, priority: 40, cpu: 0,
-                                                           lockMemory: false))
+                                                           lockMemory: true))
         let warnings = try thread.start(Idle())
         usleep(20_000)
         let report = try #require(thread.stop())
+        // mlockall is process-wide: undo it so the rest of the test process is not locked in memory.
+        munlockall()
+        #expect(report.memoryLocked == caps.ipcLock)
         let fellBack = warnings.contains { $0.contains("falling back") }
         #expect(report.policy == (caps.sysNice && !fellBack ? .fifo : .other))
         if report.policy == .fifo { #expect(report.priority == 40) }
