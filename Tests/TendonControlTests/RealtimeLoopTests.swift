@@ -217,6 +217,17 @@ private func waitFor(_ condition: () -> Bool, seconds: Double = 20) {
         #expect(nanLoop.stateRing.latest()?.flags.contains(.holding) == true)
     }
 
+    @Test func nothingIsWrittenWhenTheFirstReadFails() throws {
+        let io = FakeServoIO(jointCount: n, start: 0, dt: 1e-3, maxVelocity: maxVelocity, failReadAt: 1)
+        let loop = try ControlLoop(io: io, limits: aloha14Limits(), periodNanos: periodNanos, maxWaypoints: 4)
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: periodNanos, cpu: 1, lockMemory: false))
+        try thread.start(loop)
+        waitFor { io.reads.load(ordering: .relaxed) >= 50 }
+        _ = thread.stop()
+        #expect(loop.fault?.kind == .readFailed)
+        #expect(io.writes.load(ordering: .relaxed) == 0)  // no safe command was ever known
+    }
+
     @Test func reportedSchedulingPolicyFollowsTheCapabilities() throws {
         final class Idle: RealtimeCycle { func runCycle(nowNanos: UInt64) {} }
         let caps = ProcessCapabilities.current()
