@@ -23,6 +23,7 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
     private let readFaultCount = Atomic<UInt64>(0)
     private let writeFaultCount = Atomic<UInt64>(0)
     private let rejectedCount = Atomic<UInt64>(0)
+    private let takenCount = Atomic<UInt64>(0)
 
     private let state: UnsafeMutableBufferPointer<Double>
     private let setpoint: UnsafeMutableBufferPointer<Double>
@@ -67,6 +68,8 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
     public var writeFaults: UInt64 { writeFaultCount.load(ordering: .relaxed) }
     /// Cycles whose setpoint held NaN/Inf.
     public var rejectedSetpoints: UInt64 { rejectedCount.load(ordering: .relaxed) }
+    /// Trajectories taken from the mailbox by the cycle.
+    public var trajectoriesTaken: UInt64 { takenCount.load(ordering: .relaxed) }
 
     @inline(__always)
     private func latch(_ fault: CycleFault) {
@@ -104,6 +107,7 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
         if started && !holding {
             if let slot = mailbox.takeLatest() {
                 interpolator.begin(slot, nowNanos: nowNanos, from: UnsafeBufferPointer(command))
+                takenCount.add(1, ordering: .relaxed)
             }
             interpolator.evaluate(atNanos: nowNanos, into: setpoint)
             let rejectedBefore = filter.rejectedRequests

@@ -5,8 +5,9 @@
 // velocity plus a braking-limited catch-up of the previous tracking error) is clamped to ±maxVelocity;
 // then to the braking envelope of both position limits, v ≤ −a·dt/2 + √((a·dt/2)² + 2·a·(d − a·dt²/8)),
 // the largest speed from which steps decelerating by a·dt each stop within distance d (the a·dt²/8
-// margin covers the fractional last step), so a limit is approached at a deceleration the joint can
-// do instead of demanding an infinite one at the clamp; finally to ±a·dt around the previous velocity.
+// margin covers the fractional last step; within a·dt² the rest is one step), so a limit is approached
+// at a deceleration the joint can do instead of demanding an infinite one at the clamp; finally to
+// ±a·dt around the previous velocity.
 // The position is clamped last as a backstop. A joint found outside its limits at reset is never pushed
 // further out and is brought back under the same limits (no jump to the limit).
 // A request containing NaN or ±Inf is replaced as a whole by the previous command (its other values
@@ -93,12 +94,16 @@ public final class SafetyFilter: @unchecked Sendable {
     public func previousCommand(_ joint: Int) -> Double { command[joint] }
     public func previousVelocity(_ joint: Int) -> Double { velocity[joint] }
 
+    /// The largest speed from which the joint still stops within `d` decelerating at `a` per step of dt.
+    /// Below a·dt² the last step is taken whole (d/dt, then one step of at most a·dt to rest), so a
+    /// target or limit is reached exactly rather than approached forever inside the margin.
     @inline(__always)
-    static func brakingSpeed(distance d: Double, acceleration a: Double, dt: Double) -> Double {
+    static func stoppingSpeed(distance d: Double, acceleration a: Double, dt: Double) -> Double {
+        guard d > 0 else { return 0 }
+        if d <= a * dt * dt { return d / dt }
         let usable = d - a * dt * dt / 8
-        guard usable > 0 else { return 0 }
         let half = a * dt / 2
-        return -half + (half * half + 2 * a * usable).squareRoot()
+        return min(d / dt, -half + (half * half + 2 * a * usable).squareRoot())
     }
 
     /// Filters `request` into `out` (both jointCount long) and remembers `out` as the previous command.
@@ -117,11 +122,11 @@ public final class SafetyFilter: @unchecked Sendable {
             let goal = valid ? min(max(request[j], lo[j]), hi[j]) : prev
             let goalVelocity = (goal - target[j]) / dt
             let lag = target[j] - prev
-            let catchUp = min(abs(lag) / dt, Self.brakingSpeed(distance: abs(lag), acceleration: a, dt: dt))
+            let catchUp = Self.stoppingSpeed(distance: abs(lag), acceleration: a, dt: dt)
             var v = goalVelocity + (lag < 0 ? -catchUp : catchUp)
             v = min(max(v, -vmax[j]), vmax[j])
-            v = min(v, Self.brakingSpeed(distance: high - prev, acceleration: a, dt: dt))
-            v = max(v, -Self.brakingSpeed(distance: prev - low, acceleration: a, dt: dt))
+            v = min(v, Self.stoppingSpeed(distance: high - prev, acceleration: a, dt: dt))
+            v = max(v, -Self.stoppingSpeed(distance: prev - low, acceleration: a, dt: dt))
             v = min(max(v, velocity[j] - a * dt), velocity[j] + a * dt)
             let next = min(max(prev + v * dt, low), high)
             out[j] = next
