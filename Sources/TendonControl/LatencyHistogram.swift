@@ -63,6 +63,19 @@ public final class LatencyHistogram: @unchecked Sendable {
         return Double(maxNanos) / 1000
     }
 
+    static func upperEdgeMicros(_ index: Int) -> Double? {
+        index + 1 < bucketCount ? lowerEdgeMicros(index + 1) : nil
+    }
+
+    /// The non-empty buckets in ascending order (for reports; allocates, so never on the RT thread).
+    public var buckets: [LatencyBucket] {
+        (0..<Self.bucketCount).compactMap { index in
+            counts[index] == 0 ? nil
+                : LatencyBucket(lowerMicros: Self.lowerEdgeMicros(index), upperMicros: Self.upperEdgeMicros(index),
+                                count: counts[index])
+        }
+    }
+
     public var summary: LatencySummary {
         guard count > 0 else { return LatencySummary(count: 0, minMicros: 0, meanMicros: 0, p50Micros: 0,
                                                       p99Micros: 0, maxMicros: 0) }
@@ -94,5 +107,16 @@ public struct LatencySummary: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case count, minMicros = "min_us", meanMicros = "mean_us", p50Micros = "p50_us", p99Micros = "p99_us",
              maxMicros = "max_us"
+    }
+}
+
+/// One histogram bucket: samples with lower ≤ latency < upper (µs); no upper bound for the overflow bucket.
+public struct LatencyBucket: Sendable, Equatable, Codable {
+    public var lowerMicros: Double
+    public var upperMicros: Double?
+    public var count: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case lowerMicros = "lower_us", upperMicros = "upper_us", count
     }
 }

@@ -24,9 +24,12 @@ public struct RealtimeConfig: Sendable {
     /// Stack touched once at start so the cycle never takes a page fault on its own stack.
     public var prefaultStackBytes: Int
     public var stackSizeBytes: Int
+    /// Hold /dev/cpu_dma_latency at 0 while running (as cyclictest does by default).
+    public var holdCPUsAwake: Bool
 
     public init(periodNanos: UInt64, priority: Int32 = 80, cpu: Int? = 1, lockMemory: Bool = true,
-                prefaultStackBytes: Int = 128 * 1024, stackSizeBytes: Int = 1 << 20) {
+                prefaultStackBytes: Int = 128 * 1024, stackSizeBytes: Int = 1 << 20, holdCPUsAwake: Bool = true) {
+        self.holdCPUsAwake = holdCPUsAwake
         self.periodNanos = periodNanos
         self.priority = priority
         self.cpu = cpu
@@ -49,6 +52,8 @@ public struct RealtimeReport: Sendable, Codable {
     /// Periods skipped because of those overruns (≥ overruns).
     public var missedPeriods: UInt64
     public var wakeLatency: LatencySummary
+    /// Wake-up latency histogram (non-empty buckets).
+    public var wakeHistogram: [LatencyBucket]
     public var cycleDuration: LatencySummary
     public var policy: SchedulingPolicy
     public var priority: Int32
@@ -60,7 +65,7 @@ public struct RealtimeReport: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case periodMicros = "period_us", cycles, overruns, missedPeriods = "missed_periods",
-             wakeLatency = "wake_latency", cycleDuration = "cycle_duration", policy, priority,
+             wakeLatency = "wake_latency", wakeHistogram = "wake_histogram", cycleDuration = "cycle_duration", policy, priority,
              requestedCPU = "requested_cpu", cpu, memoryLocked = "mlock", warnings
     }
 }
@@ -101,6 +106,8 @@ public final class RealtimeThread: @unchecked Sendable {
     private var thread: pthread_t = 0
     private var warnings: [String] = []
     private var memoryLocked = false
+    /// Open /dev/cpu_dma_latency holding a 0 µs request, or -1.
+    private var dmaLatencyFD: Int32 = -1
 
     public init(config: RealtimeConfig) {
         self.config = config
@@ -163,6 +170,19 @@ public final class RealtimeThread: @unchecked Sendable {
         if useFIFO && shared.policy != .fifo {
             warnings.append("asked for SCHED_FIFO but the thread runs with \(shared.policy.rawValue)")
         }
+        if config.holdCPUsAwake {
+            // As cyclictest does: a PM QoS request of 0 µs keeps the CPUs out of deep idle states, whose
+            // exit latency (tens of µs, more in a VM) would otherwise land on every wake-up. Held while
+            // the file stays open.
+            let fd = open("/dev/cpu_dma_latency", O_WRONLY)
+            var zero: Int32 = 0
+            if fd >= 0 && Glibc.write(fd, &zero, 4) == 4 {
+                dmaLatencyFD = fd
+            } else {
+                if fd >= 0 { close(fd) }
+                warnings.append("cannot hold /dev/cpu_dma_latency at 0 (errno \(errno)): deep CPU idle states may add wake-up latency")
+            }
+        }
         self.warnings = warnings
         return warnings
     }
@@ -196,10 +216,14 @@ public final class RealtimeThread: @unchecked Sendable {
         shared.stop.store(true, ordering: .releasing)
         pthread_join(thread, nil)
         self.shared = nil
+        if dmaLatencyFD >= 0 {
+            close(dmaLatencyFD)
+            dmaLatencyFD = -1
+        }
         return RealtimeReport(
             periodMicros: Double(config.periodNanos) / 1000, cycles: shared.cyclesDone.load(ordering: .relaxed),
             overruns: shared.overruns, missedPeriods: shared.missedPeriods,
-            wakeLatency: shared.wake.summary, cycleDuration: shared.duration.summary,
+            wakeLatency: shared.wake.summary, wakeHistogram: shared.wake.buckets, cycleDuration: shared.duration.summary,
             policy: shared.policy, priority: shared.priority, requestedCPU: config.cpu, cpu: shared.cpu,
             memoryLocked: memoryLocked, warnings: warnings)
     }

@@ -26,10 +26,13 @@ public struct RunOptions: Sendable {
     /// Consecutive missed replies before a servo is declared unresponsive.
     public var missLimit: Int32
     public var interpolation: InterpolationMode
+    /// Overrides the config's `realtime.lock_memory` (tests run many loops in one process).
+    public var lockMemory: Bool?
 
     public init(robotPath: String, ports: PortSource, policy: MotionPolicyKind = .hold,
                 durationSeconds: Double? = nil, reportPath: String? = nil, holdSecondsAfterFault: Double = 1.0,
-                missLimit: Int32 = 10, interpolation: InterpolationMode = .cubic) {
+                missLimit: Int32 = 10, interpolation: InterpolationMode = .cubic, lockMemory: Bool? = nil) {
+        self.lockMemory = lockMemory
         self.robotPath = robotPath
         self.ports = ports
         self.policy = policy
@@ -259,7 +262,8 @@ public final class RobotRunner {
             loop = try ControlLoop(io: io, limits: limits, periodNanos: period, maxWaypoints: maxWaypoints)
         } catch { throw StartupError(error.description) }
         let thread = RealtimeThread(config: RealtimeConfig(periodNanos: period, priority: Int32(robot.realtime.priority),
-                                                           cpu: robot.realtime.cpu, lockMemory: robot.realtime.lockMemory))
+                                                           cpu: robot.realtime.cpu,
+                                                           lockMemory: options.lockMemory ?? robot.realtime.lockMemory))
         let warnings: [String]
         do { warnings = try thread.start(loop) } catch { throw StartupError(error.description) }
         for warning in warnings { logger.warning("\(warning)") }
@@ -352,6 +356,6 @@ extension RunReport.Loop {
                   cycleMicros: .init(p50: r.cycleDuration.p50Micros, p99: r.cycleDuration.p99Micros, max: r.cycleDuration.maxMicros),
                   overruns: r.overruns, missedPeriods: r.missedPeriods, cycles: r.cycles,
                   schedulingPolicy: r.policy.rawValue, priority: Int(r.priority), cpu: r.cpu,
-                  memoryLocked: r.memoryLocked, histogramEdgesMicros: [], histogramCounts: [], warnings: r.warnings)
+                  memoryLocked: r.memoryLocked, wakeLatencyHistogram: r.wakeHistogram, warnings: r.warnings)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TendonControl
 
 /// `tendon run --report FILE.json`. The `loop` object and `exit` are a contract (issue #2): at least
 /// `loop.period_us`, `loop.wake_latency_us.{p50,p99,max}`, `loop.overruns`, `loop.cycles` and `exit`.
@@ -20,16 +21,15 @@ public struct RunReport: Codable, Sendable {
         public var priority: Int?
         public var cpu: Int?
         public var memoryLocked: Bool
-        /// Wake-latency histogram: bucket upper edges in µs and counts (the last edge is "and above").
-        public var histogramEdgesMicros: [Double]
-        public var histogramCounts: [UInt64]
+        /// Wake-latency histogram: the non-empty buckets (1 µs wide below 1 ms, 100 µs to 10 ms, then overflow).
+        public var wakeLatencyHistogram: [LatencyBucket]
         public var warnings: [String]
 
         enum CodingKeys: String, CodingKey {
             case periodMicros = "period_us", wakeLatencyMicros = "wake_latency_us", cycleMicros = "cycle_us"
             case overruns, missedPeriods = "missed_periods", cycles
             case schedulingPolicy = "scheduling_policy", priority, cpu, memoryLocked = "memory_locked"
-            case histogramEdgesMicros = "histogram_edges_us", histogramCounts = "histogram_counts", warnings
+            case wakeLatencyHistogram = "wake_latency_histogram", warnings
         }
     }
 

@@ -37,7 +37,8 @@ final class SimulatorFixture {
 
     func options(policy: MotionPolicyKind = .hold, duration: Double = 1.0, hold: Double = 0.3) -> RunOptions {
         RunOptions(robotPath: alohaConfigPath, ports: .portsJSON(portsJSON), policy: policy, durationSeconds: duration,
-                   reportPath: directory.appendingPathComponent("report.json").path, holdSecondsAfterFault: hold)
+                   reportPath: directory.appendingPathComponent("report.json").path, holdSecondsAfterFault: hold,
+                   lockMemory: false)
     }
 
     var reportPath: String { directory.appendingPathComponent("report.json").path }
@@ -100,6 +101,9 @@ final class ReportBox: @unchecked Sendable {
         #expect((loop["cycles"] as? Int ?? 0) > 100)
         #expect(loop["overruns"] is Int)
         #expect(json?["exit"] as? String == "ok")
+        let histogram = try #require(loop["wake_latency_histogram"] as? [[String: Any]])
+        let counted = histogram.compactMap { $0["count"] as? Int }.reduce(0, +)
+        #expect(counted == loop["cycles"] as? Int)
         // Holding: torque on, nothing moved.
         #expect(fixture.torqueOn(bus: "follower_right", id: 9))
         let after = fixture.presentTicks(bus: "follower_left", id: 2)
