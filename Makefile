@@ -6,7 +6,7 @@ SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
 RUN_DIR := .build/run
 
-.PHONY: setup setup-python build release test run bench fixtures clean
+.PHONY: setup setup-python build release test run bench fixtures reference-env clean
 
 # Idempotent: installs only the Debian packages that are missing.
 setup:
@@ -48,9 +48,15 @@ bench: release
 	.build/release/tendon bench loop --robot Configs/robots/aloha.yaml
 	.build/release/tendon bench bus --robot Configs/robots/aloha.yaml
 
-fixtures:
-	python3 -m pip install -q -r $(PY_HW_REQUIREMENTS)
-	python3 Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel
+# The model-side reference environment (torch, transformers, tokenizers, safetensors, gguf), pinned.
+REFERENCE_VENV ?= .venv-reference
+reference-env:
+	@[ -x $(REFERENCE_VENV)/bin/python ] || python3 -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q -r Tools/reference/requirements.txt -r $(PY_HW_REQUIREMENTS)
+
+# Regenerates every committed fixture from the reference implementations.
+fixtures: reference-env
+	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel
 
 clean:
 	rm -rf .build

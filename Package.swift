@@ -26,6 +26,8 @@ let package = Package(
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
 
+        .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport"], swiftSettings: strict),
+        .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
         .target(name: "TendonHardware",
                 dependencies: ["CSerialPort", "CTendonSupport",
                                .product(name: "Logging", package: "swift-log"),
@@ -39,7 +41,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .executableTarget(name: "tendon",
-                          dependencies: ["TendonService", "TendonControl", "TendonHardware",
+                          dependencies: ["TendonService", "TendonControl", "TendonHardware", "TendonModel", "TendonTensor",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
@@ -48,6 +50,8 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
         .testTarget(name: "TendonHardwareTests", dependencies: ["TendonHardware", "CAllocationCounter"],
                     swiftSettings: strict),
+        .testTarget(name: "TendonTensorTests", dependencies: ["TendonTensor"], swiftSettings: strict),
+        .testTarget(name: "TendonModelTests", dependencies: ["TendonModel", "TendonTensor"], swiftSettings: strict),
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
         .testTarget(name: "TendonServiceTests", dependencies: ["TendonService"],
