@@ -56,7 +56,7 @@ reference-env:
 
 # Regenerates every committed fixture from the reference implementations.
 fixtures: reference-env
-	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel
+	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel/sdk_packets.json
 
 clean:
 	rm -rf .build
