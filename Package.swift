@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "TendonModelTests", dependencies: ["TendonModel", "TendonTensor"], swiftSettings: strict),
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
-        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService"],
+        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "CAllocationCounter"],
                     swiftSettings: strict),
     ]
 )

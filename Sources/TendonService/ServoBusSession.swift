@@ -48,12 +48,7 @@ public final class ServoBusSession {
     public static func open(config: BusConfig, path: String, robot: RobotConfig, calibration: CalibrationFile,
                             busConfiguration: DynamixelBus.Configuration,
                             logger: Logger) throws(StartupError) -> ServoBusSession {
-        let transport: TermiosSerialPort
-        do {
-            transport = try TermiosSerialPort(path: path, baudRate: config.baudRate)
-        } catch {
-            throw StartupError("bus \(config.name): cannot open \(path): \(error)")
-        }
+        let transport = try openTransport(path: path, baudRate: config.baudRate, bus: config.name, logger: logger)
         let bus = DynamixelBus(transport: transport, configuration: busConfiguration)
         do {
             let servos = try verify(config: config, bus: bus, robot: robot, calibration: calibration, logger: logger)
@@ -61,6 +56,27 @@ public final class ServoBusSession {
         } catch {
             transport.close()
             throw error
+        }
+    }
+
+    /// Real adapters go through libserialport; pseudo-terminals (the simulator), which libserialport 0.1.1
+    /// cannot open, and any tty it refuses go through raw termios (DESIGN §4).
+    static func openTransport(path: String, baudRate: Int, bus: String,
+                              logger: Logger) throws(StartupError) -> any SerialTransport {
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
+            $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent($0).standardizedFileURL.path
+        } ?? path
+        if !resolved.hasPrefix("/dev/pts/") {
+            do {
+                return try LibSerialPort(path: path, baudRate: baudRate)
+            } catch {
+                logger.debug("bus \(bus): libserialport cannot open \(path) (\(error)); using termios")
+            }
+        }
+        do {
+            return try TermiosSerialPort(path: path, baudRate: baudRate)
+        } catch {
+            throw StartupError("bus \(bus): cannot open \(path): \(error)")
         }
     }
 

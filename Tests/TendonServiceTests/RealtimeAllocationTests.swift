@@ -1,0 +1,86 @@
+import CAllocationCounter
+import Foundation
+import Synchronization
+import Testing
+import TendonControl
+import TendonHardware
+@testable import TendonService
+
+/// Forwards to the real Dynamixel IO and samples the real-time thread's own allocation counter from
+/// inside the cycle, so the count covers exactly the cycles between the two samples.
+final class AllocationProbeIO: ControlCycleIO {
+    let inner: DynamixelArmsIO
+    let firstCycle: Int
+    let lastCycle: Int
+    private var cycle = 0
+    private(set) var before: UInt64 = 0
+    private(set) var after: UInt64 = 0
+    let done = Atomic<Bool>(false)
+
+    init(inner: DynamixelArmsIO, firstCycle: Int, lastCycle: Int) {
+        self.inner = inner
+        self.firstCycle = firstCycle
+        self.lastCycle = lastCycle
+    }
+
+    var jointCount: Int { inner.jointCount }
+
+    func readState(into positions: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
+        cycle += 1
+        if cycle == firstCycle { before = tendon_thread_allocation_count() }
+        if cycle == lastCycle {
+            after = tendon_thread_allocation_count()
+            done.store(true, ordering: .releasing)
+        }
+        try inner.readState(into: positions, nowNanos: nowNanos)
+    }
+
+    func writeCommand(_ positions: UnsafeBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
+        try inner.writeCommand(positions, nowNanos: nowNanos)
+    }
+}
+
+@Suite(.serialized) struct RealtimeAllocationTests {
+    @Test func theRealCycleAllocatesNothingAcrossThousandsOfCyclesAndHandOvers() throws {
+        #expect(tendon_allocation_counter_active() == 1)
+        let fixture = try SimulatorFixture { $0.pacing = false }
+        let robot = fixture.robot
+        let ports = try RobotRunner.readPortsFile(fixture.portsJSON)
+        var sessions: [ServoBusSession] = []
+        defer { sessions.forEach { $0.close() } }
+        for bus in robot.followerBuses {
+            sessions.append(try ServoBusSession.open(config: bus, path: ports[bus.name]!, robot: robot,
+                                                     calibration: fixture.calibration,
+                                                     busConfiguration: .init(retries: 0, latencyMarginNanos: 2_000_000),
+                                                     logger: quietLogger()))
+        }
+        let limits = try RobotRunner.jointLimits(robot: robot, sessions: sessions)
+        try RobotRunner.enableTorque(robot: robot, sessions: sessions)
+        let probe = AllocationProbeIO(inner: try DynamixelArmsIO(sessions: sessions, jointsPerArm: 7),
+                                      firstCycle: 100, lastCycle: 2100)
+        let period: UInt64 = 1_000_000
+        let loop = try ControlLoop(io: probe, limits: limits, periodNanos: period, maxWaypoints: 64)
+        let thread = RealtimeThread(config: RealtimeConfig(periodNanos: period, priority: 50, cpu: 1, lockMemory: false))
+        try thread.start(loop)
+        // Hand trajectories over while the window is open, as inference will.
+        var published = 0
+        let stepNanos: UInt64 = 20_000_000
+        while !probe.done.load(ordering: .acquiring) {
+            let now = MonotonicClock.nowNanos()
+            let times = (0..<10).map { now + UInt64($0) * stepNanos }
+            var positions: [Double] = []
+            for k in 0..<10 {
+                for j in 0..<14 { positions.append(j % 7 == 0 ? 0.05 * sin(Double(published + k) * 0.3) : (j % 7 == 6 ? 0.4 : 0)) }
+            }
+            _ = try loop.mailbox.publish(JointTrajectory(jointCount: 14, times: times, positions: positions, mode: .cubic))
+            published += 1
+            usleep(50_000)
+        }
+        let report = thread.stop()
+        #expect(loop.fault == nil, "\(String(describing: loop.fault))")
+        #expect(published >= 10)
+        #expect(loop.trajectoriesTaken >= 10)
+        #expect(probe.after - probe.before == 0, "\(probe.after - probe.before) allocations on the real-time thread")
+        #expect((report?.cycles ?? 0) >= 2100)
+    }
+}
