@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Synchronization
+import Glibc
 
 @main
 struct Tendon: ParsableCommand {
@@ -9,6 +10,23 @@ struct Tendon: ParsableCommand {
         commandName: "tendon",
         abstract: "Run a VLA policy on an ALOHA-class dual-arm robot, and the tools around it.",
         subcommands: [RunCommand.self, SimCommand.self, DoctorCommand.self, BenchCommand.self])
+
+    /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;
+    /// `--help` documents every command).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            fail(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message, code: code.rawValue)
+        }
+    }
 }
 
 /// Set by SIGINT/SIGTERM; long-running commands poll it and stop cleanly.

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import TendonHardware
+
+/// The `tendon` executable built next to the test bundle (swift build --build-tests builds both).
+let tendonExecutable: URL? = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [bundle, bundle.deletingLastPathComponent()] {
+        let url = candidate.appendingPathComponent("tendon")
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+    }
+    return nil
+}()
+
+struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Starts a process; `wait` collects its output.
+final class Running: @unchecked Sendable {
+    let process = Process()
+    private let out = Pipe(), err = Pipe()
+    private var outData = Data(), errData = Data()
+    private let group = DispatchGroup()
+
+    init(_ executable: URL, _ arguments: [String]) throws {
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = repositoryRoot
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        group.enter()
+        DispatchQueue.global().async { self.outData = self.out.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        group.enter()
+        DispatchQueue.global().async { self.errData = self.err.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+    }
+
+    func wait() -> ProcessResult {
+        process.waitUntilExit()
+        group.wait()
+        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+func waitForFile(_ path: String, seconds: Double) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if FileManager.default.fileExists(atPath: path) { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
+@Suite(.serialized, .enabled(if: tendonExecutable != nil, "the tendon executable is not built next to the tests"))
+struct CommandLineTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tendon-cli-\(UUID().uuidString)")
+
+    @Test func simAndRunAsSeparateProcessesWithABusThatDisappears() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ports = directory.appendingPathComponent("ports.json").path
+        let report = directory.appendingPathComponent("report.json").path
+        let sim = try Running(tendonExecutable!, ["sim", "--robot", alohaConfigPath, "--ports-json", ports,
+                                                  "--fault", "disappear:follower_right@3", "--duration", "20"])
+        defer { sim.process.terminate() }
+        #expect(waitForFile(ports, seconds: 10), "the simulator never wrote its ports file")
+        let portsObject = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: ports))) as? [String: Any]
+        #expect((portsObject?["buses"] as? [String: String])?.count == 4)
+
+        let started = Date()
+        let run = try Running(tendonExecutable!, ["run", "--robot", alohaConfigPath, "--ports-json", ports,
+                                                  "--policy", "sine", "--duration", "30", "--report", report])
+        let result = run.wait()
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(result.status != 0)
+        // One line on stderr, naming the bus.
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("follower_right"))
+        // The bus vanished ~3 s after the simulator started; the run ends well within 5 s of that.
+        #expect(elapsed < 3 + 5, "run took \(elapsed) s")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        #expect((saved?["exit"] as? String)?.contains("follower_right") == true)
+        #expect((saved?["loop"] as? [String: Any])?["cycles"] as? Int ?? 0 > 0)
+    }
+
+    @Test func badArgumentsAndBadConfigsGiveOneLine() throws {
+        let bad = try Running(tendonExecutable!, ["run", "--robot", alohaConfigPath, "--sim", "--policy", "dance"]).wait()
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("dance"))
+        #expect(bad.stderr.split(separator: "\n").count == 1, "stderr: \(bad.stderr)")
+        let help = try Running(tendonExecutable!, ["run", "--help"]).wait()
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--policy"))
+        let missing = try Running(tendonExecutable!, ["run", "--robot", "/nonexistent.yaml", "--sim", "--duration", "1"]).wait()
+        #expect(missing.status == 2)
+        #expect(missing.stderr.split(separator: "\n").count == 1)
+        #expect(missing.stderr.contains("/nonexistent.yaml"))
+    }
+}
