@@ -142,14 +142,11 @@ public final class DynamixelArmsIO: ControlCycleIO {
             }
             let group = reads[b]
             do {
-                try group.receive(on: sessions[b].bus)
+                try group.collect(on: sessions[b].bus)
             } catch {
-                if error.kind == .transport {
-                    busLost[b] = true
-                    fault = fault ?? CycleFault(kind: .deviceLost, code: Self.faultCode(bus: b, id: 0xFF))
-                    continue
-                }
-                // Per-servo statuses below say who is missing; partial data stays valid.
+                busLost[b] = true
+                fault = fault ?? CycleFault(kind: .deviceLost, code: Self.faultCode(bus: b, id: 0xFF))
+                continue
             }
             let base = servoBase[b]
             for i in 0..<servoCount[b] {

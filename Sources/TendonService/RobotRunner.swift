@@ -96,7 +96,9 @@ public final class RobotRunner {
                 guard let path = ports[bus.name] else {
                     throw StartupError("bus \(bus.name): no device path (ports: \(ports.keys.sorted().joined(separator: ", ")))")
                 }
-                let configuration = DynamixelBus.Configuration(retries: 2, latencyMarginNanos: 1_500_000)
+                // Start-up transactions are not time-critical: a generous margin, so a busy host never
+                // turns a slow reply into a refused start. The loop tightens it (see runLoop).
+                let configuration = DynamixelBus.Configuration(retries: 3, latencyMarginNanos: 20_000_000)
                 sessions.append(try ServoBusSession.open(config: bus, path: path, robot: robot,
                                                          calibration: calibration,
                                                          busConfiguration: configuration, logger: logger))
@@ -250,6 +252,9 @@ public final class RobotRunner {
 
     private func runLoop(robot: RobotConfig, sessions: [ServoBusSession], limits: SafetyLimits,
                          report: inout RunReport) throws {
+        // In the loop a reply later than wire time + 1.5 ms is counted missing (the next cycle asks again);
+        // the cycle must fit its 5 ms period.
+        for session in sessions { session.bus.configuration.latencyMarginNanos = 1_500_000 }
         let io = try DynamixelArmsIO(sessions: sessions, jointsPerArm: robot.joints.count, missLimit: options.missLimit)
         let period = UInt64(1_000_000_000 / robot.servoRateHz)
         var replay: ReplayFile?

@@ -51,12 +51,14 @@ final class AllocationProbeIO: ControlCycleIO {
         for bus in robot.followerBuses {
             sessions.append(try ServoBusSession.open(config: bus, path: ports[bus.name]!, robot: robot,
                                                      calibration: fixture.calibration,
-                                                     busConfiguration: .init(retries: 0, latencyMarginNanos: 2_000_000),
+                                                     busConfiguration: .init(retries: 2, latencyMarginNanos: 2_000_000),
                                                      logger: quietLogger()))
         }
         let limits = try RobotRunner.jointLimits(robot: robot, sessions: sessions)
         try RobotRunner.enableTorque(robot: robot, sessions: sessions)
-        let probe = AllocationProbeIO(inner: try DynamixelArmsIO(sessions: sessions, jointsPerArm: 7),
+        // The miss limit is out of reach: a servo falls silent inside the window, so the late-reply path
+        // is measured too, without it becoming a fault.
+        let probe = AllocationProbeIO(inner: try DynamixelArmsIO(sessions: sessions, jointsPerArm: 7, missLimit: 1_000_000),
                                       firstCycle: 100, lastCycle: 2100)
         let period: UInt64 = 1_000_000
         let loop = try ControlLoop(io: probe, limits: limits, periodNanos: period, maxWaypoints: 64)
@@ -65,7 +67,12 @@ final class AllocationProbeIO: ControlCycleIO {
         // Hand trajectories over while the window is open, as inference will.
         var published = 0
         let stepNanos: UInt64 = 20_000_000
+        var silenced = false
         while !probe.done.load(ordering: .acquiring) {
+            if !silenced && published == 10 {
+                fixture.sim.bus("follower_left")?.setSilent(id: 5)
+                silenced = true
+            }
             let now = MonotonicClock.nowNanos()
             let times = (0..<10).map { now + UInt64($0) * stepNanos }
             var positions: [Double] = []
@@ -79,6 +86,8 @@ final class AllocationProbeIO: ControlCycleIO {
         let report = thread.stop()
         #expect(loop.fault == nil, "\(String(describing: loop.fault))")
         #expect(published >= 10)
+        #expect(silenced)
+        #expect(probe.inner.missedReplyCount > 100)
         #expect(loop.trajectoriesTaken >= 10)
         #expect(probe.after - probe.before == 0, "\(probe.after - probe.before) allocations on the real-time thread")
         #expect((report?.cycles ?? 0) >= 2100)

@@ -127,7 +127,8 @@ public final class DynamixelBus {
     }
 
     /// The next status packet from `id`; skips echoes and other servos' packets.
-    func awaitStatus(from id: UInt8, deadline: UInt64) throws(DynamixelError) -> DynamixelPacketView {
+    func awaitStatus(from id: UInt8, expectedParameters: Int? = nil, deadline: UInt64) throws(DynamixelError) -> DynamixelPacketView {
+        var mismatchedLength: Int?
         while true {
             while let event = parser.next() {
                 switch event {
@@ -135,13 +136,23 @@ public final class DynamixelBus {
                     statistics.corruptPackets += 1
                     throw DynamixelError(kind: .corrupt, id: id)
                 case .packet(let view):
-                    if view.isStatus && view.id == id { return view }
+                    // A clean reply of the wrong length is a late answer to an earlier request that
+                    // timed out: skip it and keep waiting for ours.
+                    if view.isStatus && view.id == id {
+                        if expectedParameters == nil || view.error & 0x7F != 0
+                            || view.parameters.count == expectedParameters { return view }
+                        mismatchedLength = view.parameters.count
+                    }
                     statistics.ignoredPackets += 1
                 }
             }
             if MonotonicClock.nowNanos() >= deadline {
                 // Drain what already arrived before judging (see DynamixelReadGroup.receive).
                 if try pump(deadline: 0, id: id) > 0 { continue }
+                // Only wrong-length replies came: the servo answers, but not what was asked.
+                if let found = mismatchedLength {
+                    throw DynamixelError(kind: .wrongReply, id: id, expected: expectedParameters ?? 0, found: found)
+                }
                 // As the SDK: bytes of an unfinished packet make it corrupt, silence a timeout.
                 if parser.bufferedCount > 0 {
                     statistics.corruptPackets += 1
@@ -187,7 +198,7 @@ public final class DynamixelBus {
                 + timeoutNanos(requestBytes: count, replyBytes: Dynamixel.minimumStatusSize + replyParameters, replies: 1)
             let view: DynamixelPacketView
             do throws(DynamixelError) {
-                view = try awaitStatus(from: id, deadline: deadline)
+                view = try awaitStatus(from: id, expectedParameters: replyParameters, deadline: deadline)
             } catch {
                 if (error.kind == .timeout || error.kind == .corrupt) && attempt < configuration.retries {
                     attempt += 1

@@ -137,8 +137,12 @@ public class DynamixelReadGroup {
                                replies: fast ? 1 : entries.count)
     }
 
-    /// Collects replies until every entry is settled or the deadline passes (default: armed by `transmit`).
-    public func receive(on bus: DynamixelBus, deadlineNanos: UInt64? = nil) throws(DynamixelError) {
+    /// Collects replies until every entry is settled or the deadline passes (default: armed by `transmit`)
+    /// and returns how many arrived intact. Per-entry outcomes are in `status(index:)`. Throws only when
+    /// the transport fails: on the real-time path a late or corrupt reply is data, not an exception
+    /// (throwing is cheap in Swift, but test harnesses and debuggers hook every throw).
+    @discardableResult
+    public func collect(on bus: DynamixelBus, deadlineNanos: UInt64? = nil) throws(DynamixelError) -> Int {
         let deadline = deadlineNanos ?? self.deadline
         var pending = 0
         for i in 0..<entries.count where statuses[i] == .pending { pending += 1 }
@@ -162,7 +166,10 @@ public class DynamixelReadGroup {
                         }
                     } else {
                         let index = Int(indexOfID[Int(view.id)])
-                        if index >= 0 && statuses[index] == .pending {
+                        // A reply of the wrong length is a late answer to an earlier request (a retry
+                        // that crossed it on the wire): skip it and keep waiting for the real one.
+                        if index >= 0 && statuses[index] == .pending
+                            && (view.error & 0x7F != 0 || view.parameters.count == lengths[index]) {
                             accept(index: index, error: view.error, data: view.parameters, bus: bus)
                             pending -= 1
                         } else {
@@ -186,6 +193,12 @@ public class DynamixelReadGroup {
             if missing == .timeout { bus.statistics.timeouts += 1 } else if truncated { bus.statistics.corruptPackets += 1 }
             for i in 0..<entries.count where statuses[i] == .pending { statuses[i] = missing }
         }
+        return okCount
+    }
+
+    /// `collect`, then throws the first entry that did not arrive intact.
+    public func receive(on bus: DynamixelBus, deadlineNanos: UInt64? = nil) throws(DynamixelError) {
+        try collect(on: bus, deadlineNanos: deadlineNanos)
         for i in 0..<entries.count where statuses[i] != .ok {
             let kind: DynamixelError.Kind
             switch statuses[i] {
