@@ -141,6 +141,11 @@ def make_tokenizer(regex, lines):
     return tok
 
 
+def split_ends(regex, text):
+    pieces = pre_tokenizers.Split(Regex(regex), behavior="isolated").pre_tokenize_str(text)
+    return [b for _, (_, b) in pieces]
+
+
 def class_ranges(rx):
     """Code points the regex matches, as [first, last] ranges (surrogates excluded)."""
     pt = pre_tokenizers.Split(Regex(rx), behavior="removed")
@@ -160,6 +165,16 @@ def class_ranges(rx):
         else:
             ranges.append([c, c])
     return ranges
+
+
+FUZZ_POOL = (list(" \t\r\n'sStTlLrReEvVdDmMx\u017f.,!?-=(){}#") + ["\u00a0", "\u3000", "\u2028", "\u0085", "\x0b",
+             "\u0301", "\u0308", "\u093c", "\u0e31", "\u200d", "\ufe0f", "é", "ß", "中", "文", "ア", "ก", "ह",
+             "1", "7", "٣", "½", "Ⅷ", "👍", "🏽", "🇯", "$", "_", "\u2029"])
+
+
+def fuzz_texts(rng, count):
+    """Random strings over the characters the scanner's branches turn on."""
+    return ["".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(0, 24))) for _ in range(count)]
 
 
 def long_text(rng):
@@ -197,8 +212,10 @@ def main():
         cut = [i for i in tok.encode("机器人👨‍👩‍👧‍👦").ids]
         partial = [cut[:k] for k in range(1, len(cut))] + [cut[1:], cut[::2]]
         decodes = [{"ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)} for ids in partial]
+        # The regex alone, on random strings: piece ends in code points (text not normalized).
+        fuzz = [{"text": t, "piece_ends": split_ends(regex, t), "ids": tok.encode(t).ids} for t in fuzz_texts(random.Random(7), 400)]
         result["tokenizers"][name] = {"regex": regex, "encodings": encodings, "partial_decodes": decodes,
-                                      "vocab_size": tok.get_vocab_size()}
+                                      "vocab_size": tok.get_vocab_size(), "fuzz": fuzz}
     with open(os.path.join(args.out, "expected_ids.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=1)
     classes = {name: class_ranges(rx) for name, rx in
