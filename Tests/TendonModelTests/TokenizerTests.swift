@@ -137,7 +137,9 @@ private let tokenizerFiles: [(name: String, file: String)] = [
         #expect(throws: TokenizerError.unsupportedAddedTokenFlag(token: "<|endoftext|>", flag: "lstrip")) {
             _ = try Tokenizer(jsonData: Data(lstrip.utf8))
         }
-        #expect(throws: TokenizerError.self) { _ = try Tokenizer(jsonData: Data("{\"model\": 3}".utf8)) }
+        #expect(throws: TokenizerError.malformedJSON("missing \"vocab\" at .model")) {
+            _ = try Tokenizer(jsonData: Data(#"{"model": {"merges": []}, "decoder": {"type": "ByteLevel"}}"#.utf8))
+        }
         let tokenizer = try Tokenizer(jsonData: Data(base.utf8))
         #expect(throws: TokenizerError.unknownTokenId(tokenizer.vocabularySize)) {
             _ = try tokenizer.decode([0, tokenizer.vocabularySize])
@@ -161,5 +163,57 @@ private let tokenizerFiles: [(name: String, file: String)] = [
             return Int(Double(ids.count) / max(s, 1e-9))
         }
         print("tokenizer: \(ids.count) tokens, \(long.text.utf8.count) bytes; cold \(cold) (\(rate(cold)) tokens/s), warm cache \(warm) (\(rate(warm)) tokens/s)")
+    }
+}
+
+@Suite struct BytePairModelTests {
+    /// Merges added at random ranks, some building a token another merge builds too: ids then depend on
+    /// tokenizers' heap order and stale-entry rule.
+    @Test func stressMergesMatchHuggingFaceTokenizers() throws {
+        struct Stress: Decodable { var texts: [String]; var ids: [[Int]] }
+        struct File: Decodable { var stress: Stress }
+        let stress = try JSONDecoder().decode(File.self, from: Data(contentsOf: tokenizerFixtures.appendingPathComponent("expected_ids.json"))).stress
+        let tokenizer = try loadTokenizer("stress_merges.json")
+        #expect(stress.texts.count == stress.ids.count && !stress.texts.isEmpty)
+        for (text, ids) in zip(stress.texts, stress.ids) {
+            #expect(tokenizer.encode(text) == ids, "\(text.debugDescription)")
+        }
+    }
+
+    /// The heap-based merge loop against the textbook one (repeatedly merge the lowest-ranked pair, leftmost
+    /// first), which agree whenever no two merges build the same token, as in a trained vocabulary.
+    @Test func heapMergeMatchesTheSimpleLoop() throws {
+        let model = try loadTokenizer("qwen3_5_merges_pairs.json").model
+        func simple(_ word: [UInt8]) -> [Int32] {
+            var ids = word.map { model.byteIds[Int($0)] }.filter { $0 >= 0 }
+            while ids.count > 1 {
+                var best: (rank: UInt64, at: Int, id: Int32)?
+                for i in 0..<(ids.count - 1) {
+                    if let m = model.merges[BytePairModel.pairKey(ids[i], ids[i + 1])], best.map({ m >> 32 < $0.rank }) ?? true {
+                        best = (m >> 32, i, Int32(truncatingIfNeeded: m))
+                    }
+                }
+                guard let best else { break }
+                ids.replaceSubrange(best.at...(best.at + 1), with: [best.id])
+            }
+            return ids
+        }
+        var rng = SystemRandomNumberGenerator()
+        let seeds = ["the robot arm", "机器人抓取", "    ", "====----", "ประเทศไทย", "👨‍👩‍👧‍👦", "aaaaaaaaaaaa", "I'm"]
+        var checked = 0
+        for _ in 0..<2000 {
+            var word: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                if Bool.random(using: &rng) {
+                    word += Array(seeds[Int.random(in: seeds.indices, using: &rng)].utf8)
+                } else {
+                    word.append(UInt8.random(in: 0...255, using: &rng))
+                }
+            }
+            let expected = simple(word)
+            #expect(model.merge(word[...]) == expected, "\(word)")
+            checked += 1
+        }
+        #expect(checked == 2000)
     }
 }

@@ -141,6 +141,30 @@ def make_tokenizer(regex, lines):
     return tok
 
 
+def add_random_merges(doc, count, rng):
+    """Extra merges at random ranks, some building a token another merge already builds: tokenizers' BPE
+    then depends on its heap order and stale-entry rule, which the Swift port must reproduce."""
+    vocab, merges = doc["model"]["vocab"], doc["model"]["merges"]
+    pieces = [t for t in vocab if len(t) <= 3]
+    next_id = max(vocab.values()) + 1
+    seen = {tuple(m) for m in merges}
+    added = 0
+    while added < count:
+        a, b = rng.choice(pieces), rng.choice(pieces)
+        if (a, b) in seen or len(a + b) > 8:
+            continue
+        if a + b not in vocab:
+            vocab[a + b] = next_id
+            next_id += 1
+            pieces.append(a + b)
+        merges.insert(rng.randrange(len(merges) + 1), [a, b])
+        seen.add((a, b))
+        added += 1
+    shift = next_id - min(t["id"] for t in doc["added_tokens"])
+    for t in doc["added_tokens"]:
+        t["id"] += shift
+
+
 def split_ends(regex, text):
     pieces = pre_tokenizers.Split(Regex(regex), behavior="isolated").pre_tokenize_str(text)
     return [b for _, (_, b) in pieces]
@@ -216,6 +240,16 @@ def main():
         fuzz = [{"text": t, "piece_ends": split_ends(regex, t), "ids": tok.encode(t).ids} for t in fuzz_texts(random.Random(7), 400)]
         result["tokenizers"][name] = {"regex": regex, "encodings": encodings, "partial_decodes": decodes,
                                       "vocab_size": tok.get_vocab_size(), "fuzz": fuzz}
+    # Stress: Qwen3.5's tokenizer with random extra merges, ids on the same cases and fuzz texts.
+    with open(os.path.join(args.out, "qwen3_5_merges_pairs.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    add_random_merges(doc, 1500, random.Random(5))
+    stress_path = os.path.join(args.out, "stress_merges.json")
+    with open(stress_path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False)
+    stress = Tokenizer.from_file(stress_path)
+    texts = CASES + [f["text"] for f in result["tokenizers"]["qwen3_5"]["fuzz"]]
+    result["stress"] = {"texts": texts, "ids": [stress.encode(t).ids for t in texts]}
     with open(os.path.join(args.out, "expected_ids.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=1)
     classes = {name: class_ranges(rx) for name, rx in

@@ -6,9 +6,9 @@ import Synchronization
 final class BytePairModel: Sendable {
     /// Vocabulary id of each byte's single-character token (-1 when the vocabulary lacks it: tokenizers
     /// then drops the byte, as it does for unknown characters without an unk token).
-    private let byteIds: [Int32]
+    let byteIds: [Int32]
     /// (left id << 32 | right id) → (rank << 32 | merged id).
-    private let merges: [UInt64: UInt64]
+    let merges: [UInt64: UInt64]
     /// `ignore_merges`: a word that is itself in the vocabulary is taken whole.
     private let wholeWordIds: [[UInt8]: Int32]?
     private let cache = Mutex<[[UInt8]: [Int32]]>([:])

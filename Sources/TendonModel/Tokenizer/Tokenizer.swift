@@ -9,7 +9,7 @@ public final class Tokenizer: Sendable {
     /// One more than the largest id (vocabulary or added token).
     public let vocabularySize: Int
     private let normalizesNFC: Bool
-    private let model: BytePairModel
+    let model: BytePairModel
     private let rawAddedTokens: AddedTokenMatcher
     private let normalizedAddedTokens: AddedTokenMatcher
     private let addedTokenIds: [String: Int]
@@ -32,6 +32,8 @@ public final class Tokenizer: Sendable {
             file = try JSONDecoder().decode(TokenizerFile.self, from: jsonData)
         } catch let error as TokenizerError {
             throw error
+        } catch let error as DecodingError {
+            throw .malformedJSON(Self.describe(error))
         } catch {
             throw .malformedJSON(String(describing: error))
         }
@@ -198,6 +200,20 @@ public final class Tokenizer: Sendable {
     }
 
     // MARK: tokenizer.json sections
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "missing \"\(key.stringValue)\" at \(path(context.codingPath))"
+        case let .typeMismatch(type, context): return "expected \(type) at \(path(context.codingPath))"
+        case let .valueNotFound(type, context): return "expected \(type), found null at \(path(context.codingPath))"
+        case let .dataCorrupted(context):
+            return "\(context.debugDescription) at \(path(context.codingPath))"
+        @unknown default: return String(describing: error)
+        }
+    }
 
     private static func readNormalizer(_ value: JSONValue?) throws(TokenizerError) -> Bool {
         guard let value, value != .null else { return false }
