@@ -170,14 +170,29 @@ private let tokenizerFiles: [(name: String, file: String)] = [
     /// Merges added at random ranks, some building a token another merge builds too: ids then depend on
     /// tokenizers' heap order and stale-entry rule.
     @Test func stressMergesMatchHuggingFaceTokenizers() throws {
-        struct Stress: Decodable { var texts: [String]; var ids: [[Int]] }
-        struct File: Decodable { var stress: Stress }
-        let stress = try JSONDecoder().decode(File.self, from: Data(contentsOf: tokenizerFixtures.appendingPathComponent("expected_ids.json"))).stress
+        let stress = try loadStress()
         let tokenizer = try loadTokenizer("stress_merges.json")
         #expect(stress.texts.count == stress.ids.count && !stress.texts.isEmpty)
         for (text, ids) in zip(stress.texts, stress.ids) {
             #expect(tokenizer.encode(text) == ids, "\(text.debugDescription)")
         }
+    }
+
+    /// `ignore_merges`: the same tokenizer with whole words added to the vocabulary takes them whole.
+    @Test func ignoreMergesTakesVocabularyWordsWhole() throws {
+        let stress = try loadStress()
+        let tokenizer = try loadTokenizer("stress_ignore_merges.json")
+        #expect(zip(stress.ids, stress.ids_ignore_merges).contains { $0 != $1 })  // the flag matters here
+        for (text, ids) in zip(stress.texts, stress.ids_ignore_merges) {
+            #expect(tokenizer.encode(text) == ids, "\(text.debugDescription)")
+        }
+    }
+
+    private struct Stress: Decodable { var texts: [String]; var ids: [[Int]]; var ids_ignore_merges: [[Int]] }
+
+    private func loadStress() throws -> Stress {
+        struct File: Decodable { var stress: Stress }
+        return try JSONDecoder().decode(File.self, from: Data(contentsOf: tokenizerFixtures.appendingPathComponent("expected_ids.json"))).stress
     }
 
     /// The heap-based merge loop against the textbook one (repeatedly merge the lowest-ranked pair, leftmost

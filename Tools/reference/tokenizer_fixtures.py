@@ -249,7 +249,22 @@ def main():
         json.dump(doc, f, ensure_ascii=False)
     stress = Tokenizer.from_file(stress_path)
     texts = CASES + [f["text"] for f in result["tokenizers"]["qwen3_5"]["fuzz"]]
-    result["stress"] = {"texts": texts, "ids": [stress.encode(t).ids for t in texts]}
+    # ignore_merges (Llama-3 style): a word in the vocabulary is taken whole. Give it whole words that the
+    # merges never build, from the pre-tokenized cases, so the flag changes ids.
+    doc["model"]["ignore_merges"] = True
+    vocab = doc["model"]["vocab"]
+    next_id = max(max(vocab.values()), max(t["id"] for t in doc["added_tokens"])) + 1
+    for text in CASES[:12]:
+        for word, _ in stress.pre_tokenizer.pre_tokenize_str(stress.normalizer.normalize_str(text)):
+            if word not in vocab and len(word) > 1:
+                vocab[word] = next_id
+                next_id += 1
+    whole_path = os.path.join(args.out, "stress_ignore_merges.json")
+    with open(whole_path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False)
+    whole = Tokenizer.from_file(whole_path)
+    result["stress"] = {"texts": texts, "ids": [stress.encode(t).ids for t in texts],
+                        "ids_ignore_merges": [whole.encode(t).ids for t in texts]}
     with open(os.path.join(args.out, "expected_ids.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, ensure_ascii=False, indent=1)
     classes = {name: class_ranges(rx) for name, rx in

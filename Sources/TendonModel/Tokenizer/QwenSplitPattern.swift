@@ -118,10 +118,14 @@ enum ScalarClass {
     static let mark: UInt8 = 8
     static let newline: UInt8 = 16  // \r or \n
 
-    private static let ascii: [UInt8] = (0..<128).map { classify(Unicode.Scalar(UInt8($0))) }
+    /// Classes of the Basic Multilingual Plane, computed once (~65k property lookups): per-scalar Unicode
+    /// property queries dominated the split otherwise.
+    private static let basicPlane: [UInt8] = (0..<0x10000).map { v in
+        Unicode.Scalar(UInt32(v)).map(classify) ?? 0
+    }
 
     @inline(__always) static func of(_ scalar: Unicode.Scalar) -> UInt8 {
-        scalar.value < 128 ? ascii[Int(scalar.value)] : classify(scalar)
+        scalar.value < 0x10000 ? basicPlane[Int(scalar.value)] : classify(scalar)
     }
 
     /// Newest Unicode version whose assignments the regex engine knows (tokenizers 0.23.3's Oniguruma).

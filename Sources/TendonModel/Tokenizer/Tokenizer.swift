@@ -77,25 +77,39 @@ public final class Tokenizer: Sendable {
         var addedIds: [String: Int] = [:]
         var specialIds: Set<Int> = []
         var addedText: [Int: String] = [:]
+        var seenContents: Set<[UInt8]> = []
+        var largestAdded: Int?
         for token in file.added_tokens ?? [] {
             if token.lstrip == true { throw .unsupportedAddedTokenFlag(token: token.content, flag: "lstrip") }
             if token.rstrip == true { throw .unsupportedAddedTokenFlag(token: token.content, flag: "rstrip") }
             if token.single_word == true { throw .unsupportedAddedTokenFlag(token: token.content, flag: "single_word") }
-            guard token.id >= 0, token.id < Int(Int32.max) else {
-                throw .malformedJSON("added token id \(token.id) of \(token.content) is out of range")
+            // tokenizers ignores empty and repeated added tokens.
+            if token.content.isEmpty || !seenContents.insert(Array(token.content.utf8)).inserted { continue }
+            // tokenizers does not trust the ids written in added_tokens: on loading it re-adds each token, taking
+            // its vocabulary id if it has one, else the next id after the vocabulary and the tokens added so far.
+            let id: Int
+            if let known = idByText[Array(token.content.utf8)] {
+                id = Int(known)
+            } else if let largest = largestAdded {
+                let vocabCount = file.model.vocab.count
+                id = largest >= vocabCount || vocabCount == 0 ? largest + 1 : vocabCount
+            } else {
+                id = file.model.vocab.count
             }
+            guard id < Int(Int32.max) else { throw .malformedJSON("added token \(token.content) gets id \(id), out of range") }
             // tokenizers' default: special tokens are not normalized, others are.
             let isNormalized = token.normalized ?? (token.special != true)
             if isNormalized {
                 let content = normalizesNFC ? token.content.precomposedStringWithCanonicalMapping : token.content
-                normalized.append((Array(content.utf8), Int32(token.id)))
+                normalized.append((Array(content.utf8), Int32(id)))
             } else {
-                raw.append((Array(token.content.utf8), Int32(token.id)))
+                raw.append((Array(token.content.utf8), Int32(id)))
             }
-            addedIds[token.content] = token.id
-            addedText[token.id] = token.content
-            if token.special == true { specialIds.insert(token.id) }
-            maxId = max(maxId, token.id)
+            addedIds[token.content] = id
+            largestAdded = max(largestAdded ?? id, id)
+            addedText[id] = token.content
+            if token.special == true { specialIds.insert(id) }
+            maxId = max(maxId, id)
         }
         rawAddedTokens = AddedTokenMatcher(raw)
         normalizedAddedTokens = AddedTokenMatcher(normalized)

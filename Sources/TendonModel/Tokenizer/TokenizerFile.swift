@@ -4,7 +4,8 @@ import Foundation
 /// differently (another model type, normalizer, pre-tokenizer or regex) is refused with its name.
 struct TokenizerFile: Decodable {
     struct AddedToken: Decodable {
-        var id: Int
+        /// Written by tokenizers but not used when it loads (ids are reassigned, see Tokenizer.init).
+        var id: Int?
         var content: String
         var single_word: Bool?
         var lstrip: Bool?
