@@ -232,3 +232,22 @@ private let tokenizerFiles: [(name: String, file: String)] = [
         #expect(checked == 2000)
     }
 }
+
+@Suite struct CanonicalCompositionTests {
+    /// NFC as tokenizers' own (Unicode 9.0) normalizer gives it: every combining mark's reordering, every
+    /// canonical composition, later-version composites and random mark stacks.
+    @Test func composesAsTokenizersNormalizer() throws {
+        let data = try Data(contentsOf: tokenizerFixtures.appendingPathComponent("nfc_probes.json"))
+        let probes = try JSONDecoder().decode([[String]].self, from: data)
+        #expect(probes.count > 1000)
+        var plainFoundationDiffers = 0
+        for probe in probes where probe.count == 2 {
+            let got = CanonicalComposition.nfc(probe[0])
+            #expect(got.utf8.elementsEqual(probe[1].utf8),
+                    "\(probe[0].unicodeScalars.map { String($0.value, radix: 16) }) → \(got.unicodeScalars.map { String($0.value, radix: 16) })")
+            if !probe[0].precomposedStringWithCanonicalMapping.utf8.elementsEqual(probe[1].utf8) { plainFoundationDiffers += 1 }
+        }
+        // Foundation's newer Unicode data alone would not do: the probes tell the two apart.
+        #expect(plainFoundationDiffers > 0)
+    }
+}

@@ -201,6 +201,34 @@ def fuzz_texts(rng, count):
     return ["".join(rng.choice(FUZZ_POOL) for _ in range(rng.randint(0, 24))) for _ in range(count)]
 
 
+def nfc_probes(rng):
+    """Inputs for tokenizers' NFC normalizer (its own Unicode data): reordering of every combining mark,
+    composition of every canonical decomposition, composites of later Unicode versions, random mark stacks."""
+    probes = []
+    marks = []
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        ch = chr(c)
+        ccc = unicodedata.combining(ch)
+        if ccc:
+            marks.append(ch)
+            probes.append(ch + "\u0334" if ccc > 1 else "\u0301" + ch)
+        d = unicodedata.decomposition(ch)
+        if d and not d.startswith("<") and (not 0xAC00 <= c <= 0xD7A3 or c % 97 == 0):
+            probes.append(unicodedata.normalize("NFD", ch))
+            probes.append(ch)
+    later = [(0x11935, 0x11930), (0x1611E, 0x1611E), (0x1611E, 0x1611F), (0x16D67, 0x16D67), (0x113C2, 0x113C2),
+             (0x113C2, 0x113B8), (0x105D2, 0x0307), (0x105DA, 0x0307)]
+    probes += [chr(a) + chr(b) for a, b in later] + ["e" + chr(a) + chr(b) + "\u0301" for a, b in later]
+    bases = ["a", "e", "o", "\u0915", "\u1100", "\u0627", "\U00011347", "\u0d15"]
+    for _ in range(400):
+        probes.append(rng.choice(bases) + "".join(rng.choice(marks) for _ in range(rng.randint(1, 4)))
+                      + rng.choice(["", "\u1161", "\U0001133E", "\u0301"]))
+    n = normalizers.NFC()
+    return [[p, n.normalize_str(p)] for p in probes]
+
+
 def long_text(rng):
     return "\n".join(corpus(rng)[:800])
 
@@ -269,6 +297,8 @@ def main():
         json.dump(result, f, ensure_ascii=False, indent=1)
     classes = {name: class_ranges(rx) for name, rx in
                (("whitespace", r"\s"), ("letter", r"\p{L}"), ("number", r"\p{N}"), ("mark", r"\p{M}"))}
+    with open(os.path.join(args.out, "nfc_probes.json"), "w", encoding="utf-8") as f:
+        json.dump(nfc_probes(random.Random(11)), f, ensure_ascii=False)
     with open(os.path.join(args.out, "regex_classes.json"), "w", encoding="utf-8") as f:
         json.dump({"engine": "tokenizers " + tokenizers.__version__ + " (Oniguruma)", "classes": classes}, f)
     # A long text for the throughput measurement, with the ids tokenizers gives for it.

@@ -117,6 +117,8 @@ enum ScalarClass {
     static let number: UInt8 = 4
     static let mark: UInt8 = 8
     static let newline: UInt8 = 16  // \r or \n
+    /// Assigned after the Unicode version of tokenizers' normalizer (see CanonicalComposition).
+    static let newerThanNormalizer: UInt8 = 32
 
     /// Classes of the Basic Multilingual Plane, computed once (~65k property lookups): per-scalar Unicode
     /// property queries dominated the split otherwise.
@@ -130,12 +132,13 @@ enum ScalarClass {
 
     /// Newest Unicode version whose assignments the regex engine knows (tokenizers 0.23.3's Oniguruma).
     /// Characters assigned later are unassigned (Cn) to it, so they must not be letters, numbers or marks here.
-    static let engineUnicodeVersion = (major: 16, minor: 0)
+    static let regexUnicodeVersion = (major: 16, minor: 0)
 
     static func classify(_ scalar: Unicode.Scalar) -> UInt8 {
         let props = scalar.properties
         var c: UInt8 = props.isWhitespace ? whitespace : 0
-        if let age = props.age, (age.major, age.minor) > engineUnicodeVersion { return c }
+        if let age = props.age, (age.major, age.minor) > CanonicalComposition.engineUnicodeVersion { c |= newerThanNormalizer }
+        if let age = props.age, (age.major, age.minor) > regexUnicodeVersion { return c }
         if scalar == "\r" || scalar == "\n" { c |= newline }
         switch props.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:

@@ -100,7 +100,7 @@ public final class Tokenizer: Sendable {
             // tokenizers' default: special tokens are not normalized, others are.
             let isNormalized = token.normalized ?? (token.special != true)
             if isNormalized {
-                let content = normalizesNFC ? token.content.precomposedStringWithCanonicalMapping : token.content
+                let content = normalizesNFC ? CanonicalComposition.nfc(token.content) : token.content
                 normalized.append((Array(content.utf8), Int32(id)))
             } else {
                 raw.append((Array(token.content.utf8), Int32(id)))
@@ -155,10 +155,7 @@ public final class Tokenizer: Sendable {
 
     private func encodeNormalizing(_ piece: UnsafeBufferPointer<UInt8>, into ids: inout [Int]) {
         var text = String(decoding: piece, as: UTF8.self)
-        // Scalars below U+0300 are NFC and never compose with a neighbour: skip Foundation for them.
-        if normalizesNFC && piece.contains(where: { $0 >= 0xCC }) {
-            text = text.precomposedStringWithCanonicalMapping
-        }
+        if normalizesNFC { text = CanonicalComposition.nfc(text) }
         var bytes = Array(text.utf8)
         bytes.withUnsafeMutableBufferPointer { buffer in
             let all = UnsafeBufferPointer(buffer)
