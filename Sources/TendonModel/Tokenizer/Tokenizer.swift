@@ -18,6 +18,8 @@ public final class Tokenizer: Sendable {
     private let isSpecial: [Bool]
     private let exists: [Bool]
 
+    static let maximumId = 1 << 24
+
     public convenience init(contentsOf url: URL) throws(TokenizerError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -47,7 +49,10 @@ public final class Tokenizer: Sendable {
         idByText.reserveCapacity(file.model.vocab.count)
         var maxId = -1
         for (token, id) in file.model.vocab {
-            guard id >= 0, id < Int(Int32.max) else { throw .malformedJSON("vocabulary id \(id) of \"\(token)\" is out of range") }
+            // Ids index dense tables (decoding, embeddings): a stray huge id is refused rather than allocated for.
+            guard id >= 0, id < Self.maximumId else {
+                throw .malformedJSON("vocabulary id \(id) of \"\(token)\" is outside 0..<\(Self.maximumId)")
+            }
             idByText[Array(token.utf8)] = Int32(id)
             maxId = max(maxId, id)
         }
@@ -96,7 +101,9 @@ public final class Tokenizer: Sendable {
             } else {
                 id = file.model.vocab.count
             }
-            guard id < Int(Int32.max) else { throw .malformedJSON("added token \(token.content) gets id \(id), out of range") }
+            guard id < Self.maximumId else {
+                throw .malformedJSON("added token \(token.content) gets id \(id), outside 0..<\(Self.maximumId)")
+            }
             // tokenizers' default: special tokens are not normalized, others are.
             let isNormalized = token.normalized ?? (token.special != true)
             if isNormalized {
@@ -137,9 +144,7 @@ public final class Tokenizer: Sendable {
 
     public func encode(_ text: String) -> [Int] {
         var ids: [Int] = []
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            let all = UnsafeBufferPointer(buffer)
+        Array(text.utf8).withUnsafeBufferPointer { all in
             var start = 0
             while start < all.count {
                 let match = rawAddedTokens.nextMatch(in: all, from: start)
@@ -156,9 +161,7 @@ public final class Tokenizer: Sendable {
     private func encodeNormalizing(_ piece: UnsafeBufferPointer<UInt8>, into ids: inout [Int]) {
         var text = String(decoding: piece, as: UTF8.self)
         if normalizesNFC { text = CanonicalComposition.nfc(text) }
-        var bytes = Array(text.utf8)
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            let all = UnsafeBufferPointer(buffer)
+        Array(text.utf8).withUnsafeBufferPointer { all in
             var start = 0
             while start < all.count {
                 let match = normalizedAddedTokens.isEmpty ? nil : normalizedAddedTokens.nextMatch(in: all, from: start)
