@@ -1,0 +1,274 @@
+// Port of transformers 5.23.0 models/qwen3_5/modeling_qwen3_5.py: Qwen3_5TextModel + the lm_head of
+// Qwen3_5ForCausalLM / Qwen3_5ForConditionalGeneration (text part). Decoder layer: x += mixer(norm(x));
+// x += mlp(norm(x)); mixer is Qwen3_5Attention or Qwen3_5GatedDeltaNet as `layer_types` lists.
+import Foundation
+import TendonTensor
+
+/// Per-layer state carried between calls: the KV cache of attention layers, the conv window and the
+/// recurrent state of DeltaNet layers.
+public struct Qwen35Cache: Sendable {
+    enum Layer: Sendable {
+        /// keys/values [length, kvHeads, headDim].
+        case attention(keys: [Float], values: [Float])
+        /// conv: the last (kernel−1) conv inputs [kernel−1, convDim]; state [Hv, dk, dv].
+        case linear(conv: [Float], state: [Float])
+    }
+    var layers: [Layer]
+    /// Tokens seen so far.
+    public internal(set) var length: Int = 0
+}
+
+public final class Qwen35TextModel: Sendable {
+    public let config: Qwen35TextConfig
+    let weights: Qwen35Weights
+    /// inv_freq of the rotary embedding, as the reference computes it in f32.
+    let inverseFrequencies: [Float]
+
+    /// Builds from a tensor lookup (names as the checkpoint writes them).
+    public init(config: Qwen35TextConfig, lookup: (String) -> Tensor?) throws(Qwen35Error) {
+        try config.validate()
+        self.config = config
+        weights = try Qwen35Weights.load(config: config, lookup: lookup)
+        let dim = config.rotaryDim
+        let base = Float(config.ropeTheta)
+        inverseFrequencies = stride(from: 0, to: dim, by: 2).map { 1 / powf(base, Float($0) / Float(dim)) }
+    }
+
+    /// A Hugging Face folder (config.json + model.safetensors or an index with shards).
+    public convenience init(directory: URL) throws(Qwen35Error) {
+        let config = try Qwen35Config.load(from: directory.appendingPathComponent("config.json"))
+        let tensors = try InterimSafetensors.load(directory)
+        try self.init(config: config.text, lookup: { tensors[$0] })
+    }
+
+    public func makeCache() -> Qwen35Cache {
+        let c = config
+        let keyDim = c.linearNumKeyHeads * c.linearKeyHeadDim
+        let convDim = 2 * keyDim + c.linearNumValueHeads * c.linearValueHeadDim
+        return Qwen35Cache(layers: weights.layers.map { layer in
+            switch layer.mixer {
+            case .attention: .attention(keys: [], values: [])
+            case .linear:
+                .linear(conv: [Float](repeating: 0, count: (c.linearConvKernelDim - 1) * convDim),
+                        state: [Float](repeating: 0, count: c.linearNumValueHeads * c.linearKeyHeadDim * c.linearValueHeadDim))
+            }
+        })
+    }
+
+    // MARK: - Entry points
+
+    /// Logits [T, vocab] for `ids`, continuing from `cache` (text positions: cache.length + 0..<T on all rows).
+    public func logits(ids: [Int], cache: inout Qwen35Cache) throws(Qwen35Error) -> [Float] {
+        let x = try embed(ids)
+        let h = try hiddenStates(embeddings: x, positions: nil, cache: &cache)
+        return logits(finalHidden: h)
+    }
+
+    /// Embedding rows [T, hidden]; ids must lie in 0..<vocab.
+    public func embed(_ ids: [Int]) throws(Qwen35Error) -> [Float] {
+        guard !ids.isEmpty else { throw .input("no input ids") }
+        var out: [Float] = []
+        out.reserveCapacity(ids.count * config.hiddenSize)
+        for (i, id) in ids.enumerated() {
+            guard id >= 0, id < config.vocabSize else {
+                throw .input("input id \(id) at position \(i) is outside the vocabulary 0..<\(config.vocabSize)")
+            }
+            out += Kernels.embeddingRow(weights.embedTokens, id)
+        }
+        return out
+    }
+
+    /// The final-norm hidden states [T, hidden] (`last_hidden_state`). `positions` is three rows of T
+    /// (temporal, height, width) for multimodal RoPE; nil means text positions. `layerOutputs`, when given,
+    /// receives each decoder layer's output (index, [T, hidden]) for debugging against the reference.
+    public func hiddenStates(embeddings: [Float], positions: [[Int]]?, cache: inout Qwen35Cache,
+                             layerOutputs: ((Int, [Float]) -> Void)? = nil) throws(Qwen35Error) -> [Float] {
+        let D = config.hiddenSize
+        guard !embeddings.isEmpty, embeddings.count % D == 0 else {
+            throw .input("embeddings hold \(embeddings.count) values, expected a multiple of hidden_size \(D)")
+        }
+        let T = embeddings.count / D
+        let rows = positions ?? Array(repeating: Array(cache.length..<(cache.length + T)), count: 3)
+        guard rows.count == 3, rows.allSatisfy({ $0.count == T }) else {
+            throw .input("positions must be 3 rows of \(T), found \(rows.map(\.count))")
+        }
+        guard cache.layers.count == weights.layers.count else {
+            throw .input("cache has \(cache.layers.count) layers, model has \(weights.layers.count)")
+        }
+        let (cos, sin) = rotaryTables(rows)
+        let eps = Float(config.rmsNormEps)
+        var x = embeddings
+        for (i, layer) in weights.layers.enumerated() {
+            var h = x
+            Kernels.rmsNormOnePlus(&h, dim: D, weight: layer.inputLayerNorm, eps: eps)
+            switch (layer.mixer, cache.layers[i]) {
+            case (.attention(let w), .attention(var keys, var values)):
+                cache.layers[i] = .attention(keys: [], values: [])  // keep the buffers uniquely referenced
+                h = attention(h, tokens: T, weights: w, cos: cos, sin: sin, keys: &keys, values: &values)
+                cache.layers[i] = .attention(keys: keys, values: values)
+            case (.linear(let w), .linear(var conv, var state)):
+                cache.layers[i] = .linear(conv: [], state: [])
+                h = deltaNet(h, tokens: T, weights: w, conv: &conv, state: &state)
+                cache.layers[i] = .linear(conv: conv, state: state)
+            default:
+                throw .input("cache layer \(i) does not match the model's layer type \(config.layerTypes[i])")
+            }
+            for j in 0..<x.count { x[j] += h[j] }
+            var m = x
+            Kernels.rmsNormOnePlus(&m, dim: D, weight: layer.postAttentionLayerNorm, eps: eps)
+            m = mlp(m, tokens: T, weights: layer.mlp)
+            for j in 0..<x.count { x[j] += m[j] }
+            layerOutputs?(i, x)
+        }
+        cache.length += T
+        Kernels.rmsNormOnePlus(&x, dim: D, weight: weights.norm, eps: eps)
+        return x
+    }
+
+    /// lm_head (or the tied embedding) over final hidden states: [T, vocab].
+    public func logits(finalHidden: [Float]) -> [Float] {
+        Kernels.linear(finalHidden, rows: finalHidden.count / config.hiddenSize, weight: weights.lmHead)
+    }
+
+    // MARK: - Blocks
+
+    /// cos/sin [T, rotaryDim/2]; frequency i takes its position from row 1 (H) when i % 3 == 1 and
+    /// i < 3·section[1], row 2 (W) when i % 3 == 2 and i < 3·section[2], else row 0 (T) — the reference's
+    /// interleaved recomposition. The second half of cat(f, f) repeats the first, so only half is kept.
+    func rotaryTables(_ rows: [[Int]]) -> (cos: [Float], sin: [Float]) {
+        let half = inverseFrequencies.count, T = rows[0].count
+        let section = config.mropeSection
+        var cos = [Float](repeating: 0, count: T * half), sin = cos
+        for t in 0..<T {
+            for i in 0..<half {
+                var row = 0
+                if i % 3 == 1 && i < 3 * section[1] { row = 1 }
+                if i % 3 == 2 && i < 3 * section[2] { row = 2 }
+                let angle = Float(rows[row][t]) * inverseFrequencies[i]
+                cos[t * half + i] = cosf(angle)
+                sin[t * half + i] = sinf(angle)
+            }
+        }
+        return (cos, sin)
+    }
+
+    func mlp(_ x: [Float], tokens T: Int, weights w: Qwen35MLPWeights) -> [Float] {
+        var gate = Kernels.linear(x, rows: T, weight: w.gateProj)
+        let up = Kernels.linear(x, rows: T, weight: w.upProj)
+        for i in 0..<gate.count { gate[i] = Kernels.silu(gate[i]) * up[i] }
+        return Kernels.linear(gate, rows: T, weight: w.downProj)
+    }
+
+    /// Qwen3_5Attention: q_proj gives per head [query | gate]; per-head (1+w) RMSNorm on q and k; partial
+    /// RoPE; causal softmax attention over the cache plus the new keys (grouped kv heads); output × σ(gate).
+    func attention(_ x: [Float], tokens T: Int, weights w: Qwen35AttentionWeights, cos: [Float], sin: [Float],
+                   keys: inout [Float], values: inout [Float]) -> [Float] {
+        let c = config, hd = c.headDim, H = c.numAttentionHeads, KV = c.numKeyValueHeads
+        let eps = Float(c.rmsNormEps), half = c.rotaryDim / 2
+        let qg = Kernels.linear(x, rows: T, weight: w.qProj)  // [T, H, 2·hd]
+        var q = [Float](repeating: 0, count: T * H * hd), gate = q
+        for t in 0..<T {
+            for h in 0..<H {
+                let src = (t * H + h) * 2 * hd, dst = (t * H + h) * hd
+                for i in 0..<hd { q[dst + i] = qg[src + i]; gate[dst + i] = qg[src + hd + i] }
+            }
+        }
+        var k = Kernels.linear(x, rows: T, weight: w.kProj)
+        let v = Kernels.linear(x, rows: T, weight: w.vProj)
+        Kernels.rmsNormOnePlus(&q, dim: hd, weight: w.qNorm, eps: eps)
+        Kernels.rmsNormOnePlus(&k, dim: hd, weight: w.kNorm, eps: eps)
+        if half > 0 {
+            cos.withUnsafeBufferPointer { cp in
+                sin.withUnsafeBufferPointer { sp in
+                    q.withUnsafeMutableBufferPointer { qp in
+                        for t in 0..<T { for h in 0..<H {
+                            Kernels.rope(qp.baseAddress! + (t * H + h) * hd, cos: cp.baseAddress! + t * half,
+                                         sin: sp.baseAddress! + t * half, half: half)
+                        } }
+                    }
+                    k.withUnsafeMutableBufferPointer { kp in
+                        for t in 0..<T { for h in 0..<KV {
+                            Kernels.rope(kp.baseAddress! + (t * KV + h) * hd, cos: cp.baseAddress! + t * half,
+                                         sin: sp.baseAddress! + t * half, half: half)
+                        } }
+                    }
+                }
+            }
+        }
+        let past = keys.count / (KV * hd)
+        keys += k
+        values += v
+        let total = past + T
+        let scale = 1 / Float(hd).squareRoot()
+        let group = H / KV
+        var out = [Float](repeating: 0, count: T * H * hd)
+        var scores = [Float](repeating: 0, count: total)
+        for t in 0..<T {
+            let visible = past + t + 1
+            for h in 0..<H {
+                let kvh = h / group
+                let qBase = (t * H + h) * hd
+                for s in 0..<visible {
+                    let kBase = (s * KV + kvh) * hd
+                    var dot: Float = 0
+                    for i in 0..<hd { dot += q[qBase + i] * keys[kBase + i] }
+                    scores[s] = dot * scale
+                }
+                scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: visible) }
+                for s in 0..<visible {
+                    let p = scores[s], vBase = (s * KV + kvh) * hd
+                    for i in 0..<hd { out[qBase + i] += p * values[vBase + i] }
+                }
+            }
+        }
+        for i in 0..<out.count { out[i] *= Kernels.sigmoid(gate[i]) }
+        return Kernels.linear(out, rows: T, weight: w.oProj)
+    }
+
+    /// Qwen3_5GatedDeltaNet: in_proj_qkv → depthwise causal conv1d (+ the cached window) → SiLU → split q, k, v;
+    /// β = σ(b), g = −e^{A_log}·softplus(a + dt_bias); the gated delta rule (recurrent for one token, chunked
+    /// otherwise, as the reference); gated RMSNorm with z; out_proj.
+    func deltaNet(_ x: [Float], tokens T: Int, weights w: Qwen35DeltaNetWeights, conv: inout [Float],
+                  state: inout [Float]) -> [Float] {
+        let c = config
+        let Hk = c.linearNumKeyHeads, Hv = c.linearNumValueHeads, dk = c.linearKeyHeadDim, dv = c.linearValueHeadDim
+        let keyDim = Hk * dk, valueDim = Hv * dv, convDim = 2 * keyDim + valueDim, K = c.linearConvKernelDim
+        let mixed = Kernels.linear(x, rows: T, weight: w.inProjQKV)  // [T, convDim]
+        let z = Kernels.linear(x, rows: T, weight: w.inProjZ)
+        let b = Kernels.linear(x, rows: T, weight: w.inProjB)
+        let a = Kernels.linear(x, rows: T, weight: w.inProjA)
+
+        // Causal depthwise conv over [cached K−1 inputs; new inputs].
+        let window = conv + mixed  // [(K−1)+T, convDim]
+        var q = [Float](repeating: 0, count: T * keyDim), k = q
+        var v = [Float](repeating: 0, count: T * valueDim)
+        for t in 0..<T {
+            for ch in 0..<convDim {
+                var s: Float = 0
+                for j in 0..<K { s += w.conv1d[ch * K + j] * window[(t + j) * convDim + ch] }
+                s = Kernels.silu(s)
+                if ch < keyDim { q[t * keyDim + ch] = s }
+                else if ch < 2 * keyDim { k[t * keyDim + ch - keyDim] = s }
+                else { v[t * valueDim + ch - 2 * keyDim] = s }
+            }
+        }
+        conv = Array(window[(T * convDim)...])
+
+        var beta = [Float](repeating: 0, count: T * Hv), g = beta
+        for t in 0..<T {
+            for h in 0..<Hv {
+                beta[t * Hv + h] = Kernels.sigmoid(b[t * Hv + h])
+                g[t * Hv + h] = -expf(w.aLog[h]) * Kernels.softplus(a[t * Hv + h] + w.dtBias[h])
+            }
+        }
+        let shape = GatedDeltaRule.Shape(tokens: T, keyHeads: Hk, valueHeads: Hv, keyDim: dk, valueDim: dv)
+        var core = T == 1
+            ? GatedDeltaRule.recurrent(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state)
+            : GatedDeltaRule.chunked(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state)
+
+        // Gated RMSNorm per value head: w · x·rsqrt(mean x² + eps) · silu(z).
+        Kernels.rmsNormPlain(&core, dim: dv, weight: w.norm, eps: Float(c.rmsNormEps))
+        for i in 0..<core.count { core[i] *= Kernels.silu(z[i]) }
+        return Kernels.linear(core, rows: T, weight: w.outProj)
+    }
+}
