@@ -33,6 +33,27 @@ import TendonTensor
         #expect(cache.length == ids.count)
     }
 
+    /// The Tendon GGUF (Q8_0/Q4_0/F16/F32 weights, config in metadata) against transformers running the same
+    /// weights dequantized by gguf.quants.
+    @Test func ggufQuantizedMatchesReference() throws {
+        let dir = Self.directory("text_tied_gguf")
+        let model = try Qwen35TextModel(path: dir.appendingPathComponent("model.gguf").path)
+        let ref = try ReferenceTensors(dir.appendingPathComponent("reference.safetensors"))
+        var cache = model.makeCache()
+        let err = relativeError(try model.logits(ids: ref.ints("input_ids"), cache: &cache), ref.floats("logits"))
+        print("qwen35 text_tied_gguf: logits rel err \(err)")
+        #expect(err < Self.tolerance)
+    }
+
+    /// A single .safetensors file with config.json beside it loads as the folder does.
+    @Test func singleFileLoads() throws {
+        let dir = Self.directory("vlm_untied")
+        let model = try Qwen35TextModel(path: dir.appendingPathComponent("model.safetensors").path)
+        let ref = try ReferenceTensors(dir.appendingPathComponent("reference.safetensors"))
+        var cache = model.makeCache()
+        #expect(relativeError(try model.logits(ids: ref.ints("input_ids"), cache: &cache), ref.floats("logits")) < Self.tolerance)
+    }
+
     /// Three distinct position rows exercise the interleaved multimodal RoPE sections.
     @Test(arguments: ["vlm_untied", "vlm_tied"])
     func multimodalPositionsMatchReference(_ name: String) throws {

@@ -155,6 +155,53 @@ def run(spec, out_root, seed):
           f"max|logit|={logits.abs().max().item():.3f}")
 
 
+def write_gguf(spec, out_root, seed):
+    """The same tiny model as a Tendon GGUF (config.json text under `tendon.config_json`, Hugging Face tensor
+    names, 2-D weights Q8_0/Q4_0/F16 where rows are whole blocks, the rest F32). The reference logits come from
+    transformers running the *dequantized* weights (gguf.quants.dequantize), so quantized matmuls are checked
+    exactly, not against the f32 model."""
+    import gguf
+    import numpy as np
+    from gguf import GGMLQuantizationType as Q
+    torch.manual_seed(seed)
+    model = build(spec)
+    out = os.path.join(out_root, spec["name"] + "_gguf")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    config_text = model.config.to_json_string()
+    writer = gguf.GGUFWriter(os.path.join(out, "model.gguf"), "qwen35")
+    writer.add_string("tendon.config_json", config_text)
+    kinds = [Q.Q8_0, Q.Q4_0, Q.F16]
+    state = {k: v for k, v in model.state_dict().items() if k != "lm_head.weight" or not spec["tied"]}
+    with torch.no_grad():
+        for i, (name, t) in enumerate(sorted(state.items())):
+            a = t.float().numpy()
+            kind = kinds[i % 3] if a.ndim == 2 and a.shape[1] % 32 == 0 else Q.F32
+            if kind == Q.F32:
+                writer.add_tensor(name, a)
+                restored = a
+            elif kind == Q.F16:
+                writer.add_tensor(name, a.astype(np.float16))
+                restored = a.astype(np.float16).astype(np.float32)
+            else:
+                q = gguf.quants.quantize(a, kind)
+                writer.add_tensor(name, q, raw_dtype=kind)
+                restored = gguf.quants.dequantize(q, kind).reshape(a.shape)
+            dict(model.named_parameters())[name].copy_(torch.from_numpy(np.ascontiguousarray(restored)))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    vocab = spec["text"]["vocab_size"]
+    ids = torch.randint(0, vocab - 8, (1, spec["T"]), generator=torch.Generator().manual_seed(seed + 1))
+    with torch.no_grad():
+        logits = model(input_ids=ids, use_cache=False).logits
+    save_file({"input_ids": ids[0].to(torch.int32), "logits": logits[0].contiguous()},
+              os.path.join(out, "reference.safetensors"))
+    size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"{spec['name']}_gguf: {size // 1024} KB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="Tests/Fixtures/qwen35")
@@ -162,6 +209,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for i, spec in enumerate(CONFIGS):
         run(spec, args.out, seed=1000 + 17 * i)
+    write_gguf(CONFIGS[0], args.out, seed=99)
 
 
 if __name__ == "__main__":

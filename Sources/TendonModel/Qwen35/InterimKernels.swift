@@ -4,19 +4,28 @@ import Foundation
 import TendonTensor
 
 enum Kernels {
-    /// y[t, o] = Σ_i x[t, i] · W[o, i]  (W is [out, in], f32/f16/bf16).
+    /// y[t, o] = Σ_i x[t, i] · W[o, i]  (W is [out, in], any dtype; non-f32 rows are decoded one at a time).
     static func linear(_ x: [Float], rows: Int, weight: Tensor) -> [Float] {
         let outF = weight.shape[0], inF = weight.shape[1]
         precondition(x.count == rows * inF, "linear \(weight.name): input \(x.count) is not \(rows)×\(inF)")
         var y = [Float](repeating: 0, count: rows * outF)
-        let w = weightRowsF32(weight)
+        var row = [Float](repeating: 0, count: weight.dtype == .f32 ? 0 : inF)
+        let rowBytes = weight.rowBytes ?? 0
         x.withUnsafeBufferPointer { xp in
-            w.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    for t in 0..<rows {
-                        let xr = xp.baseAddress! + t * inF
-                        for o in 0..<outF {
-                            let wr = wp.baseAddress! + o * inF
+            y.withUnsafeMutableBufferPointer { yp in
+                row.withUnsafeMutableBufferPointer { rp in
+                    for o in 0..<outF {
+                        let wr: UnsafePointer<Float>
+                        if weight.dtype == .f32 {
+                            wr = UnsafePointer(weight.rawPointer.assumingMemoryBound(to: Float.self) + o * inF)
+                        } else {
+                            // Loading checked whole blocks, so decoding cannot fail here.
+                            try? Quantization.dequantizeRow(weight.rawPointer + o * rowBytes, from: weight.dtype,
+                                                            count: inF, into: rp.baseAddress!)
+                            wr = UnsafePointer(rp.baseAddress!)
+                        }
+                        for t in 0..<rows {
+                            let xr = xp.baseAddress! + t * inF
                             var s: Float = 0
                             for i in 0..<inF { s += xr[i] * wr[i] }
                             yp[t * outF + o] = s
@@ -28,35 +37,20 @@ enum Kernels {
         return y
     }
 
-    /// The weight as f32 rows (copied only when it is not already f32).
-    static func weightRowsF32(_ w: Tensor) -> [Float] {
-        switch w.dtype {
-        case .f32: return Array(w.floats)
-        case .f16:
-            let p = w.rawPointer.assumingMemoryBound(to: UInt16.self)
-            return (0..<w.elementCount).map { Float(Float16(bitPattern: p[$0])) }
-        case .bf16:
-            let p = w.rawPointer.assumingMemoryBound(to: UInt16.self)
-            return (0..<w.elementCount).map { Float(bitPattern: UInt32(p[$0]) << 16) }
-        default:
-            preconditionFailure("\(w.name): \(w.dtype) weights need TendonTensor's quantized kernels")
-        }
+    /// Every value of a tensor as f32 (small tensors: norms, conv kernels).
+    static func floats(_ t: Tensor) -> [Float] {
+        (0..<t.rowCount).flatMap { row(t, $0) }
     }
 
-    /// Row `index` of an embedding table [V, D] as f32.
-    static func embeddingRow(_ table: Tensor, _ index: Int) -> [Float] {
-        let d = table.shape[1]
-        switch table.dtype {
-        case .f32: return Array(table.floats[(index * d)..<((index + 1) * d)])
-        case .f16:
-            let p = table.rawPointer.assumingMemoryBound(to: UInt16.self) + index * d
-            return (0..<d).map { Float(Float16(bitPattern: p[$0])) }
-        case .bf16:
-            let p = table.rawPointer.assumingMemoryBound(to: UInt16.self) + index * d
-            return (0..<d).map { Float(bitPattern: UInt32(p[$0]) << 16) }
-        default:
-            preconditionFailure("\(table.name): \(table.dtype) embeddings need TendonTensor's dequantizers")
+    /// Row `index` of a [rows, n] table (embeddings, small vectors) as f32.
+    static func row(_ table: Tensor, _ index: Int) -> [Float] {
+        let n = table.rowLength
+        var out = [Float](repeating: 0, count: n)
+        out.withUnsafeMutableBufferPointer { p in
+            try? Quantization.dequantizeRow(table.rawPointer + index * (table.rowBytes ?? 0), from: table.dtype,
+                                            count: n, into: p.baseAddress!)
         }
+        return out
     }
 
     /// Qwen3.5's zero-centred RMSNorm over each row of `dim`: x·rsqrt(mean(x²)+eps)·(1+w).

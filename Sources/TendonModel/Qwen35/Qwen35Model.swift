@@ -24,8 +24,10 @@ public final class Qwen35TextModel: Sendable {
     /// inv_freq of the rotary embedding, as the reference computes it in f32.
     let inverseFrequencies: [Float]
 
-    /// Builds from a tensor lookup (names as the checkpoint writes them).
-    public init(config: Qwen35TextConfig, lookup: (String) -> Tensor?) throws(Qwen35Error) {
+    /// Builds from a tensor lookup (names as the checkpoint writes them): nil for a name the checkpoint does
+    /// not hold, an error for one it cannot read.
+    public init(config: Qwen35TextConfig,
+                lookup: (String) throws(Qwen35Error) -> Tensor?) throws(Qwen35Error) {
         try config.validate()
         self.config = config
         weights = try Qwen35Weights.load(config: config, lookup: lookup)
@@ -36,9 +38,7 @@ public final class Qwen35TextModel: Sendable {
 
     /// A Hugging Face folder (config.json + model.safetensors or an index with shards).
     public convenience init(directory: URL) throws(Qwen35Error) {
-        let config = try Qwen35Config.load(from: directory.appendingPathComponent("config.json"))
-        let tensors = try InterimSafetensors.load(directory)
-        try self.init(config: config.text, lookup: { tensors[$0] })
+        try self.init(path: directory.path)
     }
 
     public func makeCache() -> Qwen35Cache {
@@ -73,7 +73,7 @@ public final class Qwen35TextModel: Sendable {
             guard id >= 0, id < config.vocabSize else {
                 throw .input("input id \(id) at position \(i) is outside the vocabulary 0..<\(config.vocabSize)")
             }
-            out += Kernels.embeddingRow(weights.embedTokens, id)
+            out += Kernels.row(weights.embedTokens, id)
         }
         return out
     }

@@ -40,25 +40,27 @@ struct Qwen35Weights: Sendable {
     /// "model.language_model." or "model.".
     var prefix: String
 
-    static func load(config c: Qwen35TextConfig, lookup: (String) -> Tensor?) throws(Qwen35Error) -> Qwen35Weights {
+    /// `lookup` returns nil for a name the checkpoint does not hold and throws for one it cannot read.
+    static func load(config c: Qwen35TextConfig,
+                     lookup: (String) throws(Qwen35Error) -> Tensor?) throws(Qwen35Error) -> Qwen35Weights {
         let prefix: String
-        if lookup("model.language_model.embed_tokens.weight") != nil {
+        if try lookup("model.language_model.embed_tokens.weight") != nil {
             prefix = "model.language_model."
-        } else if lookup("model.embed_tokens.weight") != nil {
+        } else if try lookup("model.embed_tokens.weight") != nil {
             prefix = "model."
         } else {
             throw .weights("no embedding table: expected model.embed_tokens.weight or model.language_model.embed_tokens.weight")
         }
         func tensor(_ name: String, _ shape: [Int]) throws(Qwen35Error) -> Tensor {
-            guard let t = lookup(name) else { throw .weights("missing tensor \(name) (expected shape \(shape))") }
+            guard let t = try lookup(name) else { throw .weights("missing tensor \(name) (expected shape \(shape))") }
             guard t.shape == shape else { throw .weights("\(name): shape \(t.shape), expected \(shape)") }
-            guard [.f32, .f16, .bf16].contains(t.dtype) || t.shape.count == 2 else {
-                throw .weights("\(name): \(t.dtype) is only supported for 2-D weights")
+            guard t.rowBytes != nil else {
+                throw .weights("\(name): rows of \(t.rowLength) are not whole \(t.dtype) blocks of \(t.dtype.blockSize)")
             }
             return t
         }
         func vector(_ name: String, _ count: Int) throws(Qwen35Error) -> [Float] {
-            Kernels.weightRowsF32(try tensor(name, [count]))
+            Kernels.floats(try tensor(name, [count]))
         }
         let D = c.hiddenSize, hd = c.headDim
         let embed = try tensor(prefix + "embed_tokens.weight", [c.vocabSize, D])
@@ -87,7 +89,7 @@ struct Qwen35Weights: Sendable {
                     inProjB: try tensor(l + "in_proj_b.weight", [c.linearNumValueHeads, D]),
                     inProjA: try tensor(l + "in_proj_a.weight", [c.linearNumValueHeads, D]),
                     outProj: try tensor(l + "out_proj.weight", [D, valueDim]),
-                    conv1d: Kernels.weightRowsF32(conv),
+                    conv1d: Kernels.floats(conv),
                     dtBias: try vector(l + "dt_bias", c.linearNumValueHeads),
                     aLog: try vector(l + "A_log", c.linearNumValueHeads),
                     norm: try vector(l + "norm.weight", c.linearValueHeadDim)))
