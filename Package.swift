@@ -25,8 +25,10 @@ let package = Package(
                        providers: [.apt(["libcap-dev"])]),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
+        // SIMD kernels (AVX2 / AVX-512-VNNI via per-function target attributes, chosen at run time by cpuid).
+        .target(name: "CTendonKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
-        .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport"], swiftSettings: strict),
+        .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport", "CTendonKernels"], swiftSettings: strict),
         .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
         .target(name: "TendonHardware",
                 dependencies: ["CSerialPort", "CTendonSupport",
