@@ -183,7 +183,7 @@ enum SafetensorsHeader {
         var result: [Int] = []
         for element in array {
             // NSNumber bridging to Int is exact: 1.5 does not convert.
-            guard !(element is Bool), let integer = element as? Int else { return nil }
+            guard let integer = element as? Int else { return nil }
             result.append(integer)
         }
         return result
