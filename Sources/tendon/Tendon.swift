@@ -8,7 +8,7 @@ struct Tendon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tendon",
         abstract: "Run a VLA policy on an ALOHA-class dual-arm robot, and the tools around it.",
-        subcommands: [RunCommand.self, SimCommand.self, DoctorCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, SimCommand.self, DoctorCommand.self, BenchCommand.self, ForwardCommand.self])
 }
 
 /// Set by SIGINT/SIGTERM; long-running commands poll it and stop cleanly.
