@@ -34,15 +34,17 @@ import TendonTensor
     }
 
     /// The Tendon GGUF (Q8_0/Q4_0/F16/F32 weights, config in metadata) against transformers running the same
-    /// weights dequantized by gguf.quants.
+    /// weights dequantized by gguf.quants. TendonTensor's quantized Linear quantizes activations to int8 per 32
+    /// values (as ggml does), ≈ 1 % per matmul, so the bound here is 3e-2; a wrong block decoder or layout
+    /// lands far above it.
     @Test func ggufQuantizedMatchesReference() throws {
         let dir = Self.directory("text_tied_gguf")
         let model = try Qwen35TextModel(path: dir.appendingPathComponent("model.gguf").path)
         let ref = try ReferenceTensors(dir.appendingPathComponent("reference.safetensors"))
         var cache = model.makeCache()
         let err = relativeError(try model.logits(ids: ref.ints("input_ids"), cache: &cache), ref.floats("logits"))
-        print("qwen35 text_tied_gguf: logits rel err \(err)")
-        #expect(err < Self.tolerance)
+        print("qwen35 text_tied_gguf: logits rel err \(err) (tolerance 3e-2, int8 activations)")
+        #expect(err < 3e-2)
     }
 
     /// A single .safetensors file with config.json beside it loads as the folder does.

@@ -1,36 +1,20 @@
-// Plain-loop kernels the backbone calls until TendonTensor's kernels land; every op the forward pass uses
-// goes through this one namespace so switching to the optimized kernels is one line per op.
+// The ops the backbone calls, in one namespace: matmuls go to TendonTensor's Linear; the element-wise
+// ops are plain loops here until TendonTensor's versions land (then each is a one-line switch).
 import Foundation
 import TendonTensor
 
 enum Kernels {
-    /// y[t, o] = Σ_i x[t, i] · W[o, i]  (W is [out, in], any dtype; non-f32 rows are decoded one at a time).
-    static func linear(_ x: [Float], rows: Int, weight: Tensor) -> [Float] {
-        let outF = weight.shape[0], inF = weight.shape[1]
-        precondition(x.count == rows * inF, "linear \(weight.name): input \(x.count) is not \(rows)×\(inF)")
+    /// y[t, o] = Σ_i x[t, i] · W[o, i] through TendonTensor's Linear (W [out, in], any dtype).
+    static func linear(_ x: [Float], rows: Int, weight: Tensor, pool: ThreadPool?) -> [Float] {
+        let outF = weight.shape[0]
         var y = [Float](repeating: 0, count: rows * outF)
-        var row = [Float](repeating: 0, count: weight.dtype == .f32 ? 0 : inF)
-        let rowBytes = weight.rowBytes ?? 0
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
-                row.withUnsafeMutableBufferPointer { rp in
-                    for o in 0..<outF {
-                        let wr: UnsafePointer<Float>
-                        if weight.dtype == .f32 {
-                            wr = UnsafePointer(weight.rawPointer.assumingMemoryBound(to: Float.self) + o * inF)
-                        } else {
-                            // Loading checked whole blocks, so decoding cannot fail here.
-                            try? Quantization.dequantizeRow(weight.rawPointer + o * rowBytes, from: weight.dtype,
-                                                            count: inF, into: rp.baseAddress!)
-                            wr = UnsafePointer(rp.baseAddress!)
-                        }
-                        for t in 0..<rows {
-                            let xr = xp.baseAddress! + t * inF
-                            var s: Float = 0
-                            for i in 0..<inF { s += xr[i] * wr[i] }
-                            yp[t * outF + o] = s
-                        }
-                    }
+                do {
+                    try Linear.forward(xp.baseAddress!, rows: rows, weight: weight, bias: nil, into: yp.baseAddress!, pool: pool)
+                } catch {
+                    // Loading checked every weight's shape and blocks; this is a programming error.
+                    preconditionFailure("linear \(weight.name): \(error)")
                 }
             }
         }

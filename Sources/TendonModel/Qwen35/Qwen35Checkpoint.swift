@@ -9,7 +9,7 @@ extension Qwen35TextModel {
     public static let ggufConfigKey = "tendon.config_json"
 
     /// Opens a folder, a .safetensors file or a .gguf file. Weights stay memory-mapped.
-    public convenience init(path: String) throws(Qwen35Error) {
+    public convenience init(path: String, pool: ThreadPool? = nil) throws(Qwen35Error) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .missingFile("\(path) does not exist (expected a model folder, .safetensors or .gguf file)")
@@ -18,7 +18,7 @@ extension Qwen35TextModel {
             let config = try Qwen35Config.load(from: URL(fileURLWithPath: path).appendingPathComponent("config.json"))
             let checkpoint: SafetensorsCheckpoint
             do { checkpoint = try SafetensorsCheckpoint(directory: path) } catch { throw .missingFile(error.description) }
-            try self.init(config: config.text, lookup: Self.lookup(checkpoint))
+            try self.init(config: config.text, pool: pool, lookup: Self.lookup(checkpoint))
         } else if path.hasSuffix(".gguf") {
             let file: GGUFFile
             do { file = try GGUFFile(path: path) } catch { throw .weights(error.description) }
@@ -26,7 +26,7 @@ extension Qwen35TextModel {
                 throw .config("\(path): no \(Self.ggufConfigKey) metadata string (expected the config.json text)")
             }
             let config = try Qwen35Config.decode(Data(text.utf8), source: "\(path) \(Self.ggufConfigKey)")
-            try self.init(config: config.text) { name throws(Qwen35Error) in
+            try self.init(config: config.text, pool: pool) { name throws(Qwen35Error) in
                 guard file.info(name) != nil else { return nil }
                 do throws(CheckpointError) { return try file.tensor(name) } catch { throw .weights(error.description) }
             }
@@ -35,7 +35,7 @@ extension Qwen35TextModel {
             let config = try Qwen35Config.load(from: folder.appendingPathComponent("config.json"))
             let checkpoint: SafetensorsCheckpoint
             do { checkpoint = try SafetensorsCheckpoint(path: path) } catch { throw .weights(error.description) }
-            try self.init(config: config.text, lookup: Self.lookup(checkpoint))
+            try self.init(config: config.text, pool: pool, lookup: Self.lookup(checkpoint))
         }
     }
 

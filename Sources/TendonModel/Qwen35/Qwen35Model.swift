@@ -23,12 +23,15 @@ public final class Qwen35TextModel: Sendable {
     let weights: Qwen35Weights
     /// inv_freq of the rotary embedding, as the reference computes it in f32.
     let inverseFrequencies: [Float]
+    /// Splits matmul output rows over threads (nil: the calling thread only).
+    let pool: ThreadPool?
 
     /// Builds from a tensor lookup (names as the checkpoint writes them): nil for a name the checkpoint does
     /// not hold, an error for one it cannot read.
-    public init(config: Qwen35TextConfig,
+    public init(config: Qwen35TextConfig, pool: ThreadPool? = nil,
                 lookup: (String) throws(Qwen35Error) -> Tensor?) throws(Qwen35Error) {
         try config.validate()
+        self.pool = pool
         self.config = config
         weights = try Qwen35Weights.load(config: config, lookup: lookup)
         let dim = config.rotaryDim
@@ -37,8 +40,8 @@ public final class Qwen35TextModel: Sendable {
     }
 
     /// A Hugging Face folder (config.json + model.safetensors or an index with shards).
-    public convenience init(directory: URL) throws(Qwen35Error) {
-        try self.init(path: directory.path)
+    public convenience init(directory: URL, pool: ThreadPool? = nil) throws(Qwen35Error) {
+        try self.init(path: directory.path, pool: pool)
     }
 
     public func makeCache() -> Qwen35Cache {
@@ -127,7 +130,7 @@ public final class Qwen35TextModel: Sendable {
 
     /// lm_head (or the tied embedding) over final hidden states: [T, vocab].
     public func logits(finalHidden: [Float]) -> [Float] {
-        Kernels.linear(finalHidden, rows: finalHidden.count / config.hiddenSize, weight: weights.lmHead)
+        Kernels.linear(finalHidden, rows: finalHidden.count / config.hiddenSize, weight: weights.lmHead, pool: pool)
     }
 
     // MARK: - Blocks
@@ -153,10 +156,10 @@ public final class Qwen35TextModel: Sendable {
     }
 
     func mlp(_ x: [Float], tokens T: Int, weights w: Qwen35MLPWeights) -> [Float] {
-        var gate = Kernels.linear(x, rows: T, weight: w.gateProj)
-        let up = Kernels.linear(x, rows: T, weight: w.upProj)
+        var gate = Kernels.linear(x, rows: T, weight: w.gateProj, pool: pool)
+        let up = Kernels.linear(x, rows: T, weight: w.upProj, pool: pool)
         for i in 0..<gate.count { gate[i] = Kernels.silu(gate[i]) * up[i] }
-        return Kernels.linear(gate, rows: T, weight: w.downProj)
+        return Kernels.linear(gate, rows: T, weight: w.downProj, pool: pool)
     }
 
     /// Qwen3_5Attention: q_proj gives per head [query | gate]; per-head (1+w) RMSNorm on q and k; partial
@@ -165,7 +168,7 @@ public final class Qwen35TextModel: Sendable {
                    keys: inout [Float], values: inout [Float]) -> [Float] {
         let c = config, hd = c.headDim, H = c.numAttentionHeads, KV = c.numKeyValueHeads
         let eps = Float(c.rmsNormEps), half = c.rotaryDim / 2
-        let qg = Kernels.linear(x, rows: T, weight: w.qProj)  // [T, H, 2·hd]
+        let qg = Kernels.linear(x, rows: T, weight: w.qProj, pool: pool)  // [T, H, 2·hd]
         var q = [Float](repeating: 0, count: T * H * hd), gate = q
         for t in 0..<T {
             for h in 0..<H {
@@ -173,8 +176,8 @@ public final class Qwen35TextModel: Sendable {
                 for i in 0..<hd { q[dst + i] = qg[src + i]; gate[dst + i] = qg[src + hd + i] }
             }
         }
-        var k = Kernels.linear(x, rows: T, weight: w.kProj)
-        let v = Kernels.linear(x, rows: T, weight: w.vProj)
+        var k = Kernels.linear(x, rows: T, weight: w.kProj, pool: pool)
+        let v = Kernels.linear(x, rows: T, weight: w.vProj, pool: pool)
         Kernels.rmsNormOnePlus(&q, dim: hd, weight: w.qNorm, eps: eps)
         Kernels.rmsNormOnePlus(&k, dim: hd, weight: w.kNorm, eps: eps)
         if half > 0 {
@@ -222,7 +225,7 @@ public final class Qwen35TextModel: Sendable {
             }
         }
         for i in 0..<out.count { out[i] *= Kernels.sigmoid(gate[i]) }
-        return Kernels.linear(out, rows: T, weight: w.oProj)
+        return Kernels.linear(out, rows: T, weight: w.oProj, pool: pool)
     }
 
     /// Qwen3_5GatedDeltaNet: in_proj_qkv → depthwise causal conv1d (+ the cached window) → SiLU → split q, k, v;
@@ -233,10 +236,10 @@ public final class Qwen35TextModel: Sendable {
         let c = config
         let Hk = c.linearNumKeyHeads, Hv = c.linearNumValueHeads, dk = c.linearKeyHeadDim, dv = c.linearValueHeadDim
         let keyDim = Hk * dk, valueDim = Hv * dv, convDim = 2 * keyDim + valueDim, K = c.linearConvKernelDim
-        let mixed = Kernels.linear(x, rows: T, weight: w.inProjQKV)  // [T, convDim]
-        let z = Kernels.linear(x, rows: T, weight: w.inProjZ)
-        let b = Kernels.linear(x, rows: T, weight: w.inProjB)
-        let a = Kernels.linear(x, rows: T, weight: w.inProjA)
+        let mixed = Kernels.linear(x, rows: T, weight: w.inProjQKV, pool: pool)  // [T, convDim]
+        let z = Kernels.linear(x, rows: T, weight: w.inProjZ, pool: pool)
+        let b = Kernels.linear(x, rows: T, weight: w.inProjB, pool: pool)
+        let a = Kernels.linear(x, rows: T, weight: w.inProjA, pool: pool)
 
         // Causal depthwise conv over [cached K−1 inputs; new inputs].
         let window = conv + mixed  // [(K−1)+T, convDim]
@@ -269,6 +272,6 @@ public final class Qwen35TextModel: Sendable {
         // Gated RMSNorm per value head: w · x·rsqrt(mean x² + eps) · silu(z).
         Kernels.rmsNormPlain(&core, dim: dv, weight: w.norm, eps: Float(c.rmsNormEps))
         for i in 0..<core.count { core[i] *= Kernels.silu(z[i]) }
-        return Kernels.linear(core, rows: T, weight: w.outProj)
+        return Kernels.linear(core, rows: T, weight: w.outProj, pool: pool)
     }
 }
