@@ -26,7 +26,8 @@ struct ForwardCommand: ParsableCommand {
         }
         if !image.isEmpty { fail("--image is not supported yet: this build runs the text backbone only", code: 2) }
         let backbone: Qwen35TextModel
-        do { backbone = try Qwen35TextModel(path: model) } catch { fail(error.description) }
+        let pool = ThreadPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+        do { backbone = try Qwen35TextModel(path: model, pool: pool) } catch { fail(error.description) }
         var cache = backbone.makeCache()
         let logits: [Float]
         do { logits = try backbone.logits(ids: ids, cache: &cache) } catch { fail(error.description, code: 2) }
