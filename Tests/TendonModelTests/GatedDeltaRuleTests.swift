@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TendonTensor
 @testable import TendonModel
 
 /// The chunked (prefill) and recurrent (decode) forms of the gated delta rule compute the same outputs and
@@ -34,6 +35,17 @@ import Testing
         #expect(outErr < 1e-5)
         #expect(stateErr < 1e-5)
         #expect(relativeError(s1, x.state) > 1e-2)  // the state did move
+    }
+
+    /// Heads split over a thread pool give the single-thread result.
+    @Test func chunkedOverAThreadPoolEqualsRecurrent() {
+        let x = Self.inputs(tokens: 90, keyHeads: 2, valueHeads: 6, keyDim: 8, valueDim: 4, seed: 3)
+        var s1 = x.state, s2 = x.state
+        let r = GatedDeltaRule.recurrent(q: x.q, k: x.k, v: x.v, g: x.g, beta: x.beta, shape: x.shape, state: &s1)
+        let c = GatedDeltaRule.chunked(q: x.q, k: x.k, v: x.v, g: x.g, beta: x.beta, shape: x.shape, state: &s2,
+                                       chunkSize: 32, pool: ThreadPool(threads: 2))
+        #expect(relativeError(c, r) < 1e-5)
+        #expect(relativeError(s2, s1) < 1e-5)
     }
 
     /// One token at a time through the recurrent form equals one recurrent call over all tokens, and the

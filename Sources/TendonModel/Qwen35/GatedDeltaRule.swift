@@ -3,6 +3,7 @@
 // Layouts are time-major: q, k [T, Hk, dk]; v [T, Hv, dv]; g, beta [T, Hv]; state [Hv, dk, dv].
 // Value head h reads query/key head h / (Hv/Hk) (the reference's repeat_interleave).
 import Foundation
+import TendonTensor
 
 public enum GatedDeltaRule {
     /// Shapes of one call.
@@ -79,81 +80,110 @@ public enum GatedDeltaRule {
     /// (j < i); then V' = U − W·S, O = (Q e^c)·S + tril(Q Kᵀ ⊙ e^{c_i−c_j})·V', S ← S·e^{c_last} + (K e^{c_last−c})ᵀ·V'.
     /// A final partial chunk is the reference's zero padding without the padded rows (they contribute nothing).
     public static func chunked(q: [Float], k: [Float], v: [Float], g: [Float], beta: [Float], shape s: Shape,
-                               state: inout [Float], chunkSize: Int = 64) -> [Float] {
+                               state: inout [Float], chunkSize: Int = 64, pool: ThreadPool? = nil) -> [Float] {
         precondition(state.count == s.stateCount, "state holds \(state.count), expected \(s.stateCount)")
         let (qh, kh) = normalizedHeads(q, k, s)
-        let dk = s.keyDim, dv = s.valueDim, H = s.valueHeads
-        var out = [Float](repeating: 0, count: s.tokens * H * dv)
-        let C = chunkSize
-        var c = [Float](repeating: 0, count: C)
-        var A = [Float](repeating: 0, count: C * C)
-        var U = [Float](repeating: 0, count: C * dv)
-        var W = [Float](repeating: 0, count: C * dk)
-        for h in 0..<H {
-            let S0 = h * dk * dv
-            var start = 0
-            while start < s.tokens {
-                let n = min(C, s.tokens - start)
-                var acc: Float = 0
-                for i in 0..<n { acc += g[(start + i) * H + h]; c[i] = acc }
-                @inline(__always) func kRow(_ i: Int) -> Int { (start + i) * dk }
-                @inline(__always) func betaAt(_ i: Int) -> Float { beta[(start + i) * H + h] }
-                for i in 0..<n {
-                    for j in 0..<i {
-                        var dot: Float = 0
-                        for d in 0..<dk { dot += kh[h][kRow(i) + d] * kh[h][kRow(j) + d] }
-                        A[i * C + j] = betaAt(i) * dot * expf(c[i] - c[j])
+        var out = [Float](repeating: 0, count: s.tokens * s.valueHeads * s.valueDim)
+        out.withUnsafeMutableBufferPointer { op in
+            state.withUnsafeMutableBufferPointer { sp in
+                v.withUnsafeBufferPointer { vp in
+                    g.withUnsafeBufferPointer { gp in
+                        beta.withUnsafeBufferPointer { bp in
+                            let io = HeadIO(out: op.baseAddress!, state: sp.baseAddress!, v: vp.baseAddress!,
+                                            g: gp.baseAddress!, beta: bp.baseAddress!)
+                            // Value heads are independent: each writes its own state slice and output columns.
+                            let body = { (heads: Range<Int>) in
+                                for h in heads {
+                                    qh[h].withUnsafeBufferPointer { qp in
+                                        kh[h].withUnsafeBufferPointer { kp in
+                                            chunkedHead(h, q: qp.baseAddress!, k: kp.baseAddress!, io: io, shape: s, chunkSize: chunkSize)
+                                        }
+                                    }
+                                }
+                            }
+                            if let pool, s.valueHeads > 1 { pool.parallelFor(s.valueHeads, body) } else { body(0..<s.valueHeads) }
+                        }
                     }
                 }
-                // Forward substitution through the unit lower-triangular system (I + A).
-                for i in 0..<n {
-                    let vBase = ((start + i) * H + h) * dv
-                    let bi = betaAt(i), ec = expf(c[i])
-                    for j in 0..<dv { U[i * dv + j] = v[vBase + j] * bi }
-                    for d in 0..<dk { W[i * dk + d] = kh[h][kRow(i) + d] * bi * ec }
-                    for j in 0..<i {
-                        let a = A[i * C + j]
-                        if a == 0 { continue }
-                        for x in 0..<dv { U[i * dv + x] -= a * U[j * dv + x] }
-                        for d in 0..<dk { W[i * dk + d] -= a * W[j * dk + d] }
-                    }
-                }
-                // V' = U − W·S (reuses U).
-                for i in 0..<n {
-                    for d in 0..<dk {
-                        let w = W[i * dk + d]
-                        for x in 0..<dv { U[i * dv + x] -= w * state[S0 + d * dv + x] }
-                    }
-                }
-                // Outputs: the read of the previous state plus the causal within-chunk attention.
-                for i in 0..<n {
-                    let oBase = ((start + i) * H + h) * dv
-                    let ec = expf(c[i])
-                    for d in 0..<dk {
-                        let qd = qh[h][kRow(i) + d] * ec
-                        for x in 0..<dv { out[oBase + x] += qd * state[S0 + d * dv + x] }
-                    }
-                    for j in 0...i {
-                        var dot: Float = 0
-                        for d in 0..<dk { dot += qh[h][kRow(i) + d] * kh[h][kRow(j) + d] }
-                        let a = dot * expf(c[i] - c[j])
-                        for x in 0..<dv { out[oBase + x] += a * U[j * dv + x] }
-                    }
-                }
-                // State update.
-                let last = c[n - 1]
-                let chunkDecay = expf(last)
-                for i in 0..<(dk * dv) { state[S0 + i] *= chunkDecay }
-                for j in 0..<n {
-                    let e = expf(last - c[j])
-                    for d in 0..<dk {
-                        let kd = kh[h][kRow(j) + d] * e
-                        for x in 0..<dv { state[S0 + d * dv + x] += kd * U[j * dv + x] }
-                    }
-                }
-                start += n
             }
         }
         return out
+    }
+
+    struct HeadIO {
+        var out: UnsafeMutablePointer<Float>
+        var state: UnsafeMutablePointer<Float>
+        var v, g, beta: UnsafePointer<Float>
+    }
+
+    /// One value head of `chunked`; q, k are that head's normalized [T, dk].
+    private static func chunkedHead(_ h: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, io: HeadIO,
+                                    shape s: Shape, chunkSize C: Int) {
+        let dk = s.keyDim, dv = s.valueDim, H = s.valueHeads
+        let S = io.state + h * dk * dv
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: C)
+        let A = UnsafeMutablePointer<Float>.allocate(capacity: C * C)
+        let U = UnsafeMutablePointer<Float>.allocate(capacity: C * dv)
+        let W = UnsafeMutablePointer<Float>.allocate(capacity: C * dk)
+        defer { c.deallocate(); A.deallocate(); U.deallocate(); W.deallocate() }
+        var start = 0
+        while start < s.tokens {
+            let n = min(C, s.tokens - start)
+            let qc = q + start * dk, kc = k + start * dk
+            var acc: Float = 0
+            for i in 0..<n { acc += io.g[(start + i) * H + h]; c[i] = acc }
+            // A[i, j] = k_i·k_j e^{c_i−c_j} (j ≤ i): β_i times it is the UT system, and the same decayed
+            // products with q instead of k give the intra-chunk attention (computed below).
+            for i in 0..<n {
+                let bi = io.beta[(start + i) * H + h]
+                for j in 0..<i { A[i * C + j] = bi * dot(kc + i * dk, kc + j * dk, dk) * expf(c[i] - c[j]) }
+            }
+            // Forward substitution through the unit lower-triangular system (I + A).
+            for i in 0..<n {
+                let vr = io.v + ((start + i) * H + h) * dv
+                let bi = io.beta[(start + i) * H + h], ec = expf(c[i])
+                let Ui = U + i * dv, Wi = W + i * dk
+                for x in 0..<dv { Ui[x] = vr[x] * bi }
+                for d in 0..<dk { Wi[d] = kc[i * dk + d] * bi * ec }
+                for j in 0..<i {
+                    let a = A[i * C + j]
+                    axpy(-a, U + j * dv, Ui, dv)
+                    axpy(-a, W + j * dk, Wi, dk)
+                }
+            }
+            // V' = U − W·S (in U).
+            for i in 0..<n {
+                for d in 0..<dk { axpy(-W[i * dk + d], S + d * dv, U + i * dv, dv) }
+            }
+            // Outputs: the read of the previous state plus the causal within-chunk attention.
+            for i in 0..<n {
+                let o = io.out + ((start + i) * H + h) * dv
+                let ec = expf(c[i])
+                for d in 0..<dk { axpy(qc[i * dk + d] * ec, S + d * dv, o, dv) }
+                for j in 0...i {
+                    axpy(dot(qc + i * dk, kc + j * dk, dk) * expf(c[i] - c[j]), U + j * dv, o, dv)
+                }
+            }
+            // State update.
+            let last = c[n - 1]
+            let chunkDecay = expf(last)
+            for i in 0..<(dk * dv) { S[i] *= chunkDecay }
+            for j in 0..<n {
+                let e = expf(last - c[j])
+                for d in 0..<dk { axpy(kc[j * dk + d] * e, U + j * dv, S + d * dv, dv) }
+            }
+            start += n
+        }
+    }
+
+    @inline(__always) private static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<n { s += a[i] * b[i] }
+        return s
+    }
+
+    /// y += a·x
+    @inline(__always) private static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { y[i] += a * x[i] }
     }
 }

@@ -267,7 +267,7 @@ public final class Qwen35TextModel: Sendable {
         let shape = GatedDeltaRule.Shape(tokens: T, keyHeads: Hk, valueHeads: Hv, keyDim: dk, valueDim: dv)
         var core = T == 1
             ? GatedDeltaRule.recurrent(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state)
-            : GatedDeltaRule.chunked(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state)
+            : GatedDeltaRule.chunked(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state, pool: pool)
 
         // Gated RMSNorm per value head: w · x·rsqrt(mean x² + eps) · silu(z).
         Kernels.rmsNormPlain(&core, dim: dv, weight: w.norm, eps: Float(c.rmsNormEps))
