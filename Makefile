@@ -57,6 +57,7 @@ reference-env:
 # Regenerates every committed fixture from the reference implementations.
 fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel/sdk_packets.json
+	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 
 clean:
 	rm -rf .build

@@ -256,8 +256,10 @@ import TendonTensor
         let partial = try open(gguf(infos: [Info(name: "w", ne: [40, 2], type: 8, offset: 0)], data: [UInt8](repeating: 0, count: 128)), temp)
         #expect(partial?.kind == .sizeMismatch)
         #expect(partial?.tensor == "w")
-        let fiveDims = try open(gguf(infos: [Info(name: "w", ne: [1, 1, 1, 1, 1], type: 0, offset: 0)], data: zeros16), temp)
-        #expect(fiveDims?.kind == .corruptHeader)
+        let nineDims = try open(gguf(infos: [Info(name: "w", ne: [1, 1, 1, 1, 1, 1, 1, 1, 1], type: 0, offset: 0)], data: zeros16), temp)
+        #expect(nineDims?.kind == .corruptHeader)
+        // A Conv3d patch weight is 5-D and kept as is.
+        #expect(try open(gguf(infos: [Info(name: "w", ne: [2, 2, 1, 1, 1], type: 0, offset: 0)], data: zeros16), temp) == nil)
     }
 
     @Test func badAlignment() throws {

@@ -69,6 +69,27 @@ import TendonTensor
         for name in source.names { #expect(hex(try back.tensor(name)) == hex(try source.tensor(name))) }
     }
 
+    @Test func chunkedAppendsMakeTheSameFile() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let a = Tensor([1, 2, 3, 4, 5], shape: [5], name: "a")
+        let b = Tensor([6, 7], shape: [1, 2], name: "b")
+        try GGUFWriter.write(path: temp.path("whole.gguf"), metadata: [], tensors: [a, b])
+        let writer = try GGUFWriter(path: temp.path("chunks.gguf"), metadata: [], tensors: [
+            .init(name: "a", dtype: .f32, shape: [5]), .init(name: "b", dtype: .f32, shape: [1, 2]),
+        ])
+        try writer.append("a", bytes: UnsafeRawBufferPointer(start: a.rawPointer, count: 8))
+        let early = checkpointError { try writer.append("b", bytes: UnsafeRawBufferPointer(start: b.rawPointer, count: 8)) }
+        #expect(early?.kind == .invalidArgument)
+        let tooMuch = checkpointError { try writer.append("a", bytes: UnsafeRawBufferPointer(start: a.rawPointer, count: 16)) }
+        #expect(tooMuch?.kind == .invalidArgument)
+        try writer.append("a", bytes: UnsafeRawBufferPointer(start: a.rawPointer + 8, count: 12))
+        try writer.append("b", bytes: UnsafeRawBufferPointer(start: b.rawPointer, count: 8))
+        try writer.finish()
+        #expect(try Data(contentsOf: temp.url.appendingPathComponent("whole.gguf"))
+            == Data(contentsOf: temp.url.appendingPathComponent("chunks.gguf")))
+    }
+
     @Test func streamingWriterChecksOrderAndSizes() throws {
         let temp = try TemporaryDirectory()
         defer { temp.cleanup() }

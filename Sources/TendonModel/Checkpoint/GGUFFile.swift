@@ -213,8 +213,9 @@ struct GGUFCursor {
     mutating func readTensorInfo() throws(CheckpointError) -> GGUFTensorInfo {
         let name = try readString("tensor name")
         let dimensions: UInt32 = try read("n_dims of tensor '\(name)'")
-        guard dimensions <= 4 else {
-            throw CheckpointError(.corruptHeader, file: path, tensor: name, "n_dims is \(dimensions), ggml allows at most 4")
+        guard dimensions <= GGUFFormat.maxDimensions else {
+            throw CheckpointError(.corruptHeader, file: path, tensor: name,
+                                  "n_dims is \(dimensions), at most \(GGUFFormat.maxDimensions) are allowed")
         }
         var ne: [Int] = []
         for axis in 0..<Int(dimensions) {

@@ -88,4 +88,7 @@ public enum GGUFFormat {
     public static let version: UInt32 = 3
     public static let defaultAlignment = 32
     public static let alignmentKey = "general.alignment"
+    /// ggml's GGML_MAX_DIMS is 4, but the vision tower's Conv3d patch weight is 5-D and DESIGN §3 keeps shapes
+    /// as they are; gguf-py reads any n_dims, so Tendon files allow up to 8.
+    public static let maxDimensions = 8
 }

@@ -9,6 +9,7 @@ import TendonTensor
 /// - `GGUFWriter(path:metadata:tensors:alignment:)` — `tensors` are `GGUFTensorDeclaration`s (name, dtype,
 ///   PyTorch-order shape); writes the header. A non-default alignment adds `general.alignment` (uint32).
 /// - `write(_ name:bytes:)` — the next declared tensor's bytes (exactly its ggml byte size).
+/// - `append(_ name:bytes:)` — part of the next tensor's bytes (it completes when its size is reached).
 /// - `write(_ tensor:)` — same, from a `Tensor`.
 /// - `finish()` — checks every tensor was written, renames into place.
 /// - `GGUFWriter.write(path:metadata:tensors:alignment:)` — all at once from `Tensor`s.
@@ -30,6 +31,8 @@ public final class GGUFWriter {
     private let output: OutputFile
     private let infos: [GGUFTensorInfo]
     private var next = 0
+    /// Bytes of tensor `next` appended so far.
+    private var written = 0
     private let dataStart: Int
 
     public init(path: String, metadata: [(key: String, value: GGUFValue)], tensors: [TensorDeclaration],
@@ -64,9 +67,9 @@ public final class GGUFWriter {
             guard names.insert(tensor.name).inserted else {
                 throw CheckpointError(.invalidArgument, file: path, tensor: tensor.name, "tensor declared twice")
             }
-            guard tensor.shape.count <= 4, tensor.shape.allSatisfy({ $0 >= 0 }) else {
+            guard tensor.shape.count <= GGUFFormat.maxDimensions, tensor.shape.allSatisfy({ $0 >= 0 }) else {
                 throw CheckpointError(.invalidArgument, file: path, tensor: tensor.name,
-                                      "shape \(tensor.shape): ggml allows at most 4 non-negative dimensions")
+                                      "shape \(tensor.shape): at most \(GGUFFormat.maxDimensions) non-negative dimensions")
             }
             guard tensor.shape.last.map({ $0 % tensor.dtype.blockSize == 0 }) ?? (tensor.dtype.blockSize == 1),
                   let size = byteCount(shape: tensor.shape, dtype: tensor.dtype) else {
@@ -102,24 +105,44 @@ public final class GGUFWriter {
         try output.write(header.bytes)
     }
 
-    /// Appends the next declared tensor's bytes.
+    /// Appends the next declared tensor's bytes (all of them at once).
     public func write(_ name: String, bytes: UnsafeRawBufferPointer) throws(CheckpointError) {
+        guard next < infos.count, written == 0, bytes.count == infos[next].byteCount else {
+            try checkNext(name)
+            throw CheckpointError(.invalidArgument, file: path, tensor: name,
+                                  "\(infos[next].dtype) \(infos[next].shape) needs \(infos[next].byteCount) bytes, got \(bytes.count)"
+                                  + (written > 0 ? " after \(written) bytes already appended" : ""))
+        }
+        try append(name, bytes: bytes)
+    }
+
+    /// Appends part of the next declared tensor's bytes; the tensor is complete (and padded) when its
+    /// byte count is reached, so a converter can stream a large tensor a few rows at a time.
+    public func append(_ name: String, bytes: UnsafeRawBufferPointer) throws(CheckpointError) {
+        try checkNext(name)
+        let info = infos[next]
+        guard bytes.count <= info.byteCount - written else {
+            throw CheckpointError(.invalidArgument, file: path, tensor: name,
+                                  "\(info.dtype) \(info.shape) needs \(info.byteCount) bytes, got \(written + bytes.count)")
+        }
+        try output.write(bytes)
+        written += bytes.count
+        if written == info.byteCount {
+            let padded = (info.byteCount + alignment - 1) / alignment * alignment
+            try output.writeZeros(padded - info.byteCount)
+            next += 1
+            written = 0
+        }
+    }
+
+    private func checkNext(_ name: String) throws(CheckpointError) {
         guard next < infos.count else {
             throw CheckpointError(.invalidArgument, file: path, tensor: name, "all \(infos.count) declared tensors are written")
         }
-        let info = infos[next]
-        guard info.name == name else {
+        guard infos[next].name == name else {
             throw CheckpointError(.invalidArgument, file: path, tensor: name,
-                                  "tensors must be written in declared order; expected '\(info.name)'")
+                                  "tensors must be written in declared order; expected '\(infos[next].name)'")
         }
-        guard bytes.count == info.byteCount else {
-            throw CheckpointError(.invalidArgument, file: path, tensor: name,
-                                  "\(info.dtype) \(info.shape) needs \(info.byteCount) bytes, got \(bytes.count)")
-        }
-        try output.write(bytes)
-        let padded = (info.byteCount + alignment - 1) / alignment * alignment
-        try output.writeZeros(padded - info.byteCount)
-        next += 1
     }
 
     public func write(_ tensor: Tensor) throws(CheckpointError) {
@@ -131,7 +154,7 @@ public final class GGUFWriter {
     }
 
     public func finish() throws(CheckpointError) {
-        guard next == infos.count else {
+        guard next == infos.count, written == 0 else {
             throw CheckpointError(.invalidArgument, file: path, tensor: infos[next].name,
                                   "finished after \(next) of \(infos.count) tensors")
         }
