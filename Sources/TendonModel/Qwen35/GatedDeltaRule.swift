@@ -32,8 +32,8 @@ public enum GatedDeltaRule {
             for t in 0..<s.tokens {
                 let base = (t * s.keyHeads + src) * s.keyDim
                 for i in 0..<s.keyDim { qv[t * s.keyDim + i] = q[base + i]; kv[t * s.keyDim + i] = k[base + i] }
-                qv.withUnsafeMutableBufferPointer { Kernels.l2Normalize($0.baseAddress! + t * s.keyDim, count: s.keyDim, eps: 1e-6) }
-                kv.withUnsafeMutableBufferPointer { Kernels.l2Normalize($0.baseAddress! + t * s.keyDim, count: s.keyDim, eps: 1e-6) }
+                qv.withUnsafeMutableBufferPointer { Qwen35Ops.l2Normalize($0.baseAddress! + t * s.keyDim, count: s.keyDim, eps: 1e-6) }
+                kv.withUnsafeMutableBufferPointer { Qwen35Ops.l2Normalize($0.baseAddress! + t * s.keyDim, count: s.keyDim, eps: 1e-6) }
                 for i in 0..<s.keyDim { qv[t * s.keyDim + i] *= scale }
             }
             qh.append(qv); kh.append(kv)

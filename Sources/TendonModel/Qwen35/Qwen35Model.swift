@@ -21,8 +21,8 @@ public struct Qwen35Cache: Sendable {
 public final class Qwen35TextModel: Sendable {
     public let config: Qwen35TextConfig
     let weights: Qwen35Weights
-    /// inv_freq of the rotary embedding, as the reference computes it in f32.
-    let inverseFrequencies: [Float]
+    /// Partial rotary with the interleaved multimodal sections.
+    let rotary: RotaryEmbedding
     /// Splits matmul output rows over threads (nil: the calling thread only).
     let pool: ThreadPool?
 
@@ -34,9 +34,7 @@ public final class Qwen35TextModel: Sendable {
         self.pool = pool
         self.config = config
         weights = try Qwen35Weights.load(config: config, lookup: lookup)
-        let dim = config.rotaryDim
-        let base = Float(config.ropeTheta)
-        inverseFrequencies = stride(from: 0, to: dim, by: 2).map { 1 / powf(base, Float($0) / Float(dim)) }
+        rotary = RotaryEmbedding(rotaryDim: config.rotaryDim, theta: config.ropeTheta, mropeSection: config.mropeSection)
     }
 
     /// A Hugging Face folder (config.json + model.safetensors or an index with shards).
@@ -76,7 +74,7 @@ public final class Qwen35TextModel: Sendable {
             guard id >= 0, id < config.vocabSize else {
                 throw .input("input id \(id) at position \(i) is outside the vocabulary 0..<\(config.vocabSize)")
             }
-            out += Kernels.row(weights.embedTokens, id)
+            out += Qwen35Ops.row(weights.embedTokens, id)
         }
         return out
     }
@@ -103,7 +101,7 @@ public final class Qwen35TextModel: Sendable {
         var x = embeddings
         for (i, layer) in weights.layers.enumerated() {
             var h = x
-            Kernels.rmsNormOnePlus(&h, dim: D, weight: layer.inputLayerNorm, eps: eps)
+            Qwen35Ops.rmsNorm(&h, dim: D, weight: layer.inputLayerNorm, eps: eps, form: .onePlus)
             switch (layer.mixer, cache.layers[i]) {
             case (.attention(let w), .attention(var keys, var values)):
                 cache.layers[i] = .attention(keys: [], values: [])  // keep the buffers uniquely referenced
@@ -118,48 +116,44 @@ public final class Qwen35TextModel: Sendable {
             }
             for j in 0..<x.count { x[j] += h[j] }
             var m = x
-            Kernels.rmsNormOnePlus(&m, dim: D, weight: layer.postAttentionLayerNorm, eps: eps)
+            Qwen35Ops.rmsNorm(&m, dim: D, weight: layer.postAttentionLayerNorm, eps: eps, form: .onePlus)
             m = mlp(m, tokens: T, weights: layer.mlp)
             for j in 0..<x.count { x[j] += m[j] }
             layerOutputs?(i, x)
         }
         cache.length += T
-        Kernels.rmsNormOnePlus(&x, dim: D, weight: weights.norm, eps: eps)
+        Qwen35Ops.rmsNorm(&x, dim: D, weight: weights.norm, eps: eps, form: .onePlus)
         return x
     }
 
     /// lm_head (or the tied embedding) over final hidden states: [T, vocab].
     public func logits(finalHidden: [Float]) -> [Float] {
-        Kernels.linear(finalHidden, rows: finalHidden.count / config.hiddenSize, weight: weights.lmHead, pool: pool)
+        Qwen35Ops.linear(finalHidden, rows: finalHidden.count / config.hiddenSize, weight: weights.lmHead, pool: pool)
     }
 
     // MARK: - Blocks
 
-    /// cos/sin [T, rotaryDim/2]; frequency i takes its position from row 1 (H) when i % 3 == 1 and
-    /// i < 3·section[1], row 2 (W) when i % 3 == 2 and i < 3·section[2], else row 0 (T) — the reference's
-    /// interleaved recomposition. The second half of cat(f, f) repeats the first, so only half is kept.
+    /// cos/sin [T, rotaryDim] for three position rows (temporal, height, width).
     func rotaryTables(_ rows: [[Int]]) -> (cos: [Float], sin: [Float]) {
-        let half = inverseFrequencies.count, T = rows[0].count
-        let section = config.mropeSection
-        var cos = [Float](repeating: 0, count: T * half), sin = cos
-        for t in 0..<T {
-            for i in 0..<half {
-                var row = 0
-                if i % 3 == 1 && i < 3 * section[1] { row = 1 }
-                if i % 3 == 2 && i < 3 * section[2] { row = 2 }
-                let angle = Float(rows[row][t]) * inverseFrequencies[i]
-                cos[t * half + i] = cosf(angle)
-                sin[t * half + i] = sinf(angle)
+        let T = rows[0].count, r = config.rotaryDim
+        let positions = rows.flatMap { $0.map { Int32(truncatingIfNeeded: $0) } }
+        var cos = [Float](repeating: 0, count: T * r), sin = cos
+        positions.withUnsafeBufferPointer { p in
+            cos.withUnsafeMutableBufferPointer { c in
+                sin.withUnsafeMutableBufferPointer { s in
+                    rotary.tables(positions: p.baseAddress!, axes: 3, tokens: T, cos: c.baseAddress!, sin: s.baseAddress!)
+                }
             }
         }
         return (cos, sin)
     }
 
     func mlp(_ x: [Float], tokens T: Int, weights w: Qwen35MLPWeights) -> [Float] {
-        var gate = Kernels.linear(x, rows: T, weight: w.gateProj, pool: pool)
-        let up = Kernels.linear(x, rows: T, weight: w.upProj, pool: pool)
-        for i in 0..<gate.count { gate[i] = Kernels.silu(gate[i]) * up[i] }
-        return Kernels.linear(gate, rows: T, weight: w.downProj, pool: pool)
+        var gate = Qwen35Ops.linear(x, rows: T, weight: w.gateProj, pool: pool)
+        let up = Qwen35Ops.linear(x, rows: T, weight: w.upProj, pool: pool)
+        Qwen35Ops.silu(&gate)
+        for i in 0..<gate.count { gate[i] *= up[i] }
+        return Qwen35Ops.linear(gate, rows: T, weight: w.downProj, pool: pool)
     }
 
     /// Qwen3_5Attention: q_proj gives per head [query | gate]; per-head (1+w) RMSNorm on q and k; partial
@@ -167,8 +161,8 @@ public final class Qwen35TextModel: Sendable {
     func attention(_ x: [Float], tokens T: Int, weights w: Qwen35AttentionWeights, cos: [Float], sin: [Float],
                    keys: inout [Float], values: inout [Float]) -> [Float] {
         let c = config, hd = c.headDim, H = c.numAttentionHeads, KV = c.numKeyValueHeads
-        let eps = Float(c.rmsNormEps), half = c.rotaryDim / 2
-        let qg = Kernels.linear(x, rows: T, weight: w.qProj, pool: pool)  // [T, H, 2·hd]
+        let eps = Float(c.rmsNormEps)
+        let qg = Qwen35Ops.linear(x, rows: T, weight: w.qProj, pool: pool)  // [T, H, 2·hd]
         var q = [Float](repeating: 0, count: T * H * hd), gate = q
         for t in 0..<T {
             for h in 0..<H {
@@ -176,24 +170,18 @@ public final class Qwen35TextModel: Sendable {
                 for i in 0..<hd { q[dst + i] = qg[src + i]; gate[dst + i] = qg[src + hd + i] }
             }
         }
-        var k = Kernels.linear(x, rows: T, weight: w.kProj, pool: pool)
-        let v = Kernels.linear(x, rows: T, weight: w.vProj, pool: pool)
-        Kernels.rmsNormOnePlus(&q, dim: hd, weight: w.qNorm, eps: eps)
-        Kernels.rmsNormOnePlus(&k, dim: hd, weight: w.kNorm, eps: eps)
-        if half > 0 {
+        var k = Qwen35Ops.linear(x, rows: T, weight: w.kProj, pool: pool)
+        let v = Qwen35Ops.linear(x, rows: T, weight: w.vProj, pool: pool)
+        Qwen35Ops.rmsNorm(&q, dim: hd, weight: w.qNorm, eps: eps, form: .onePlus)
+        Qwen35Ops.rmsNorm(&k, dim: hd, weight: w.kNorm, eps: eps, form: .onePlus)
+        if c.rotaryDim > 0 {
             cos.withUnsafeBufferPointer { cp in
                 sin.withUnsafeBufferPointer { sp in
-                    q.withUnsafeMutableBufferPointer { qp in
-                        for t in 0..<T { for h in 0..<H {
-                            Kernels.rope(qp.baseAddress! + (t * H + h) * hd, cos: cp.baseAddress! + t * half,
-                                         sin: sp.baseAddress! + t * half, half: half)
-                        } }
+                    q.withUnsafeMutableBufferPointer {
+                        rotary.apply($0.baseAddress!, tokens: T, heads: H, headDim: hd, cos: cp.baseAddress!, sin: sp.baseAddress!)
                     }
-                    k.withUnsafeMutableBufferPointer { kp in
-                        for t in 0..<T { for h in 0..<KV {
-                            Kernels.rope(kp.baseAddress! + (t * KV + h) * hd, cos: cp.baseAddress! + t * half,
-                                         sin: sp.baseAddress! + t * half, half: half)
-                        } }
+                    k.withUnsafeMutableBufferPointer {
+                        rotary.apply($0.baseAddress!, tokens: T, heads: KV, headDim: hd, cos: cp.baseAddress!, sin: sp.baseAddress!)
                     }
                 }
             }
@@ -217,15 +205,16 @@ public final class Qwen35TextModel: Sendable {
                     for i in 0..<hd { dot += q[qBase + i] * keys[kBase + i] }
                     scores[s] = dot * scale
                 }
-                scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: visible) }
+                scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: 1, dim: visible) }
                 for s in 0..<visible {
                     let p = scores[s], vBase = (s * KV + kvh) * hd
                     for i in 0..<hd { out[qBase + i] += p * values[vBase + i] }
                 }
             }
         }
-        for i in 0..<out.count { out[i] *= Kernels.sigmoid(gate[i]) }
-        return Kernels.linear(out, rows: T, weight: w.oProj, pool: pool)
+        Qwen35Ops.sigmoid(&gate)
+        for i in 0..<out.count { out[i] *= gate[i] }
+        return Qwen35Ops.linear(out, rows: T, weight: w.oProj, pool: pool)
     }
 
     /// Qwen3_5GatedDeltaNet: in_proj_qkv → depthwise causal conv1d (+ the cached window) → SiLU → split q, k, v;
@@ -236,42 +225,51 @@ public final class Qwen35TextModel: Sendable {
         let c = config
         let Hk = c.linearNumKeyHeads, Hv = c.linearNumValueHeads, dk = c.linearKeyHeadDim, dv = c.linearValueHeadDim
         let keyDim = Hk * dk, valueDim = Hv * dv, convDim = 2 * keyDim + valueDim, K = c.linearConvKernelDim
-        let mixed = Kernels.linear(x, rows: T, weight: w.inProjQKV, pool: pool)  // [T, convDim]
-        let z = Kernels.linear(x, rows: T, weight: w.inProjZ, pool: pool)
-        let b = Kernels.linear(x, rows: T, weight: w.inProjB, pool: pool)
-        let a = Kernels.linear(x, rows: T, weight: w.inProjA, pool: pool)
+        let mixed = Qwen35Ops.linear(x, rows: T, weight: w.inProjQKV, pool: pool)  // [T, convDim]
+        let z = Qwen35Ops.linear(x, rows: T, weight: w.inProjZ, pool: pool)
+        let b = Qwen35Ops.linear(x, rows: T, weight: w.inProjB, pool: pool)
+        let a = Qwen35Ops.linear(x, rows: T, weight: w.inProjA, pool: pool)
 
-        // Causal depthwise conv over [cached K−1 inputs; new inputs].
-        let window = conv + mixed  // [(K−1)+T, convDim]
-        var q = [Float](repeating: 0, count: T * keyDim), k = q
-        var v = [Float](repeating: 0, count: T * valueDim)
-        for t in 0..<T {
-            for ch in 0..<convDim {
-                var s: Float = 0
-                for j in 0..<K { s += w.conv1d[ch * K + j] * window[(t + j) * convDim + ch] }
-                s = Kernels.silu(s)
-                if ch < keyDim { q[t * keyDim + ch] = s }
-                else if ch < 2 * keyDim { k[t * keyDim + ch - keyDim] = s }
-                else { v[t * valueDim + ch - 2 * keyDim] = s }
+        // Causal depthwise conv over [cached K−1 inputs; new inputs], then SiLU, then split q | k | v.
+        var convolved = [Float](repeating: 0, count: T * convDim)
+        mixed.withUnsafeBufferPointer { x in
+            w.conv1d.withUnsafeBufferPointer { wp in
+                conv.withUnsafeMutableBufferPointer { st in
+                    convolved.withUnsafeMutableBufferPointer { y in
+                        CausalConv1d.forward(x.baseAddress!, tokens: T, channels: convDim, kernel: K, weight: wp.baseAddress!,
+                                             state: st.baseAddress!, into: y.baseAddress!)
+                    }
+                }
             }
         }
-        conv = Array(window[(T * convDim)...])
-
-        var beta = [Float](repeating: 0, count: T * Hv), g = beta
+        Qwen35Ops.silu(&convolved)
+        var q = [Float](), k = [Float](), v = [Float]()
+        q.reserveCapacity(T * keyDim); k.reserveCapacity(T * keyDim); v.reserveCapacity(T * valueDim)
         for t in 0..<T {
-            for h in 0..<Hv {
-                beta[t * Hv + h] = Kernels.sigmoid(b[t * Hv + h])
-                g[t * Hv + h] = -expf(w.aLog[h]) * Kernels.softplus(a[t * Hv + h] + w.dtBias[h])
-            }
+            let row = t * convDim
+            q += convolved[row..<(row + keyDim)]
+            k += convolved[(row + keyDim)..<(row + 2 * keyDim)]
+            v += convolved[(row + 2 * keyDim)..<(row + convDim)]
         }
+
+        // β = σ(b); g = −e^{A_log} · softplus(a + dt_bias).
+        var beta = b
+        Qwen35Ops.sigmoid(&beta)
+        var g = a
+        for t in 0..<T { for h in 0..<Hv { g[t * Hv + h] += w.dtBias[h] } }
+        let n = g.count
+        g.withUnsafeMutableBufferPointer { Kernels.softplus($0.baseAddress!, count: n, into: $0.baseAddress!) }
+        for t in 0..<T { for h in 0..<Hv { g[t * Hv + h] *= -expf(w.aLog[h]) } }
         let shape = GatedDeltaRule.Shape(tokens: T, keyHeads: Hk, valueHeads: Hv, keyDim: dk, valueDim: dv)
         var core = T == 1
             ? GatedDeltaRule.recurrent(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state)
             : GatedDeltaRule.chunked(q: q, k: k, v: v, g: g, beta: beta, shape: shape, state: &state, pool: pool)
 
         // Gated RMSNorm per value head: w · x·rsqrt(mean x² + eps) · silu(z).
-        Kernels.rmsNormPlain(&core, dim: dv, weight: w.norm, eps: Float(c.rmsNormEps))
-        for i in 0..<core.count { core[i] *= Kernels.silu(z[i]) }
-        return Kernels.linear(core, rows: T, weight: w.outProj, pool: pool)
+        Qwen35Ops.rmsNorm(&core, dim: dv, weight: w.norm, eps: Float(c.rmsNormEps), form: .multiply)
+        var gateZ = z
+        Qwen35Ops.silu(&gateZ)
+        for i in 0..<core.count { core[i] *= gateZ[i] }
+        return Qwen35Ops.linear(core, rows: T, weight: w.outProj, pool: pool)
     }
 }

@@ -60,7 +60,7 @@ struct Qwen35Weights: Sendable {
             return t
         }
         func vector(_ name: String, _ count: Int) throws(Qwen35Error) -> [Float] {
-            Kernels.floats(try tensor(name, [count]))
+            Qwen35Ops.floats(try tensor(name, [count]))
         }
         let D = c.hiddenSize, hd = c.headDim
         let embed = try tensor(prefix + "embed_tokens.weight", [c.vocabSize, D])
@@ -89,7 +89,7 @@ struct Qwen35Weights: Sendable {
                     inProjB: try tensor(l + "in_proj_b.weight", [c.linearNumValueHeads, D]),
                     inProjA: try tensor(l + "in_proj_a.weight", [c.linearNumValueHeads, D]),
                     outProj: try tensor(l + "out_proj.weight", [D, valueDim]),
-                    conv1d: Kernels.floats(conv),
+                    conv1d: Qwen35Ops.floats(conv),
                     dtBias: try vector(l + "dt_bias", c.linearNumValueHeads),
                     aLog: try vector(l + "A_log", c.linearNumValueHeads),
                     norm: try vector(l + "norm.weight", c.linearValueHeadDim)))
