@@ -8,13 +8,16 @@ import TendonTensor
 @Suite struct Qwen35ReferenceTests {
     static let configs = ["text_tied", "text_untied_long", "text_sharded", "vlm_untied", "vlm_tied"]
     static let tolerance: Float = 1e-4
+    /// Prefill runs with a pool (heads and matmul rows split over threads); decode runs without one, so
+    /// both paths are compared with the reference.
+    static let pool = ThreadPool(threads: 2)
 
     static func directory(_ name: String) -> URL { fixturesDirectory.appendingPathComponent("qwen35/\(name)") }
 
     @Test(arguments: configs)
     func prefillLogitsMatchReference(_ name: String) throws {
         let dir = Self.directory(name)
-        let model = try Qwen35TextModel(directory: dir)
+        let model = try Qwen35TextModel(directory: dir, pool: Self.pool)
         let ref = try ReferenceTensors(dir.appendingPathComponent("reference.safetensors"))
         let ids = ref.ints("input_ids")
         var cache = model.makeCache()

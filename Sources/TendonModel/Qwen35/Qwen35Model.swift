@@ -193,22 +193,37 @@ public final class Qwen35TextModel: Sendable {
         let scale = 1 / Float(hd).squareRoot()
         let group = H / KV
         var out = [Float](repeating: 0, count: T * H * hd)
-        var scores = [Float](repeating: 0, count: total)
-        for t in 0..<T {
-            let visible = past + t + 1
-            for h in 0..<H {
-                let kvh = h / group
-                let qBase = (t * H + h) * hd
-                for s in 0..<visible {
-                    let kBase = (s * KV + kvh) * hd
-                    var dot: Float = 0
-                    for i in 0..<hd { dot += q[qBase + i] * keys[kBase + i] }
-                    scores[s] = dot * scale
-                }
-                scores.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, rows: 1, dim: visible) }
-                for s in 0..<visible {
-                    let p = scores[s], vBase = (s * KV + kvh) * hd
-                    for i in 0..<hd { out[qBase + i] += p * values[vBase + i] }
+        q.withUnsafeBufferPointer { qb in
+            keys.withUnsafeBufferPointer { kb in
+                values.withUnsafeBufferPointer { vb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        let qp = qb.baseAddress!, kp = kb.baseAddress!, vp = vb.baseAddress!, op = ob.baseAddress!
+                        // Heads are independent and write their own output columns.
+                        let body = { (heads: Range<Int>) in
+                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: total)
+                            defer { scores.deallocate() }
+                            for h in heads {
+                                let kvh = h / group
+                                for t in 0..<T {
+                                    let visible = past + t + 1
+                                    let qr = qp + (t * H + h) * hd
+                                    for s in 0..<visible {
+                                        let kr = kp + (s * KV + kvh) * hd
+                                        var dot: Float = 0
+                                        for i in 0..<hd { dot += qr[i] * kr[i] }
+                                        scores[s] = dot * scale
+                                    }
+                                    Kernels.softmax(scores, rows: 1, dim: visible)
+                                    let orow = op + (t * H + h) * hd
+                                    for s in 0..<visible {
+                                        let p = scores[s], vr = vp + (s * KV + kvh) * hd
+                                        for i in 0..<hd { orow[i] += p * vr[i] }
+                                    }
+                                }
+                            }
+                        }
+                        if let pool, H > 1, T > 1 { pool.parallelFor(H, body) } else { body(0..<H) }
+                    }
                 }
             }
         }
