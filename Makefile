@@ -58,6 +58,8 @@ reference-env:
 fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel/sdk_packets.json
 	$(REFERENCE_VENV)/bin/python Tools/reference/tokenizer_fixtures.py --out Tests/Fixtures/tokenizer
+	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
+	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
 
 clean:
 	rm -rf .build

@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tendon", targets: ["tendon"]),
+        .executable(name: "tendon-train", targets: ["tendon-train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,8 +26,10 @@ let package = Package(
                        providers: [.apt(["libcap-dev"])]),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
+        // SIMD kernels (AVX2 / AVX-512-VNNI via per-function target attributes, chosen at run time by cpuid).
+        .target(name: "CTendonKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
-        .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport"], swiftSettings: strict),
+        .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport", "CTendonKernels"], swiftSettings: strict),
         .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
         .target(name: "TendonHardware",
                 dependencies: ["CSerialPort", "CTendonSupport",
@@ -45,6 +48,11 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
+        .target(name: "TendonTraining", dependencies: ["TendonModel", "TendonTensor"], swiftSettings: strict),
+        .executableTarget(name: "tendon-train",
+                          dependencies: ["TendonTraining", "TendonModel",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
 
         // Test support: counts the calling thread's allocations (interposes malloc in the test bundle).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
@@ -52,6 +60,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "TendonTensorTests", dependencies: ["TendonTensor"], swiftSettings: strict),
         .testTarget(name: "TendonModelTests", dependencies: ["TendonModel", "TendonTensor"], swiftSettings: strict),
+        .testTarget(name: "TendonTrainingTests", dependencies: ["TendonTraining", "TendonModel", "TendonTensor"],
+                    swiftSettings: strict),
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
         .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "CAllocationCounter"],

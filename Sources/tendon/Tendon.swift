@@ -15,6 +15,7 @@ struct Tendon: ParsableCommand {
             DoctorCommand.self,
             BenchCommand.self,
             TokenizeCommand.self,
+            ForwardCommand.self,
         ])
 
     /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;

@@ -1,0 +1,73 @@
+#ifndef TENDON_KERNELS_H
+#define TENDON_KERNELS_H
+/* Numeric kernels of TendonTensor (C so that AVX2/AVX-512 intrinsics can be used per function with
+   target attributes; the package itself is built for baseline x86-64).
+
+   API summary
+   - Conversions: tk_f32_to_f16 / tk_f16_to_f32 / tk_f32_to_bf16 / tk_bf16_to_f32 (round-to-nearest-even,
+     as numpy astype / torch .to) and row versions tk_*_row.
+   - ggml blocks (layouts in DType.swift): tk_quantize_row_{q8_0,q4_0,q4_k,q6_k}, tk_dequantize_row_*.
+     Q8_0/Q4_0 follow gguf.quants (bit-identical); Q4_K/Q6_K follow llama.cpp's *_ref quantizers.
+     Row lengths are validated by the Swift caller (whole blocks).
+   - Activations for integer dots: tk_quantize_act (int8 per 32 values, f32 scale, int32 sum of the block).
+   - Dot products of one weight row with quantized activations: tk_dot_<type>_<path>, path scalar | avx2 | vnni.
+   - f32/f16/bf16 weight rows times f32 activations: tk_gemm_<wtype>_<path>.
+   - tk_cpu_features: bit 0 avx2+fma+f16c, bit 1 avx512f+bw+vl+vnni (from cpuid + xgetbv). */
+#include <stddef.h>
+#include <stdint.h>
+
+enum { TK_CPU_AVX2 = 1, TK_CPU_AVX512VNNI = 2 };
+int tk_cpu_features(void);
+
+uint16_t tk_f32_to_f16(float x);
+float tk_f16_to_f32(uint16_t h);
+uint16_t tk_f32_to_bf16(float x);
+float tk_bf16_to_f32(uint16_t h);
+void tk_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
+void tk_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
+void tk_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
+void tk_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n);
+
+void tk_quantize_row_q8_0(const float *x, void *dst, int64_t n);
+void tk_quantize_row_q4_0(const float *x, void *dst, int64_t n);
+void tk_quantize_row_q4_k(const float *x, void *dst, int64_t n);
+void tk_quantize_row_q6_k(const float *x, void *dst, int64_t n);
+void tk_dequantize_row_q8_0(const void *src, float *y, int64_t n);
+void tk_dequantize_row_q4_0(const void *src, float *y, int64_t n);
+void tk_dequantize_row_q4_k(const void *src, float *y, int64_t n);
+void tk_dequantize_row_q6_k(const void *src, float *y, int64_t n);
+
+/* Activations: q[n] int8, d[n/32] scales, s[n/32] block sums of q. n multiple of 32. */
+void tk_quantize_act(const float *x, int64_t n, int8_t *q, float *d, int32_t *s);
+
+/* Weight types for the dispatching entry points (values are ggml type ids, like Swift's DType). */
+enum { TK_F32 = 0, TK_F16 = 1, TK_Q4_0 = 2, TK_Q8_0 = 8, TK_Q4_K = 12, TK_Q6_K = 14, TK_BF16 = 30 };
+enum { TK_PATH_SCALAR = 0, TK_PATH_AVX2 = 1, TK_PATH_VNNI = 2 };
+
+/* Quantized weights: y[t*ldy + o] = dot(W row o, activation row t) for o in [o0, o1), t in [0, T).
+   w points at row 0, row_bytes apart; activations are T rows of n values (q: n apart, d/s: n/32 apart).
+   Returns 0, or -1 for an unsupported type/path. */
+int tk_gemm_q(int wtype, int path, int64_t n, const void *w, size_t row_bytes, int64_t o0, int64_t o1,
+              int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy);
+
+/* Float weights (f32/f16/bf16): y[t*ldy + o] = dot(W row o, x row t). x rows ldx apart. */
+int tk_gemm_f(int wtype, int path, int64_t n, const void *w, size_t row_bytes, int64_t o0, int64_t o1,
+              int64_t T, const float *x, int64_t ldx, float *y, int64_t ldy);
+
+/* Elementwise fast paths used by the Swift kernels. */
+float tk_sum_squares_f32(int path, const float *x, int64_t n);
+void tk_scale_mul_f32(int path, const float *x, const float *w, float s, float add, float *y, int64_t n);
+/* y may equal x. */
+void tk_silu_f32(int path, const float *x, float *y, int64_t n);
+void tk_sigmoid_f32(int path, const float *x, float *y, int64_t n);
+void tk_gelu_tanh_f32(int path, const float *x, float *y, int64_t n);
+void tk_softplus_f32(const float *x, float *y, int64_t n);
+void tk_mean_var_f32(int path, const float *x, int64_t n, float *mean, float *var);
+/* In place: x [tokens, heads, head_dim]; the first rotary_dim dims of each head rotate (rotate-half
+   convention); cos/sin tables are [tokens, rotary_dim]. */
+void tk_rope_f32(int path, float *x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rotary_dim,
+                 const float *cos_table, const float *sin_table);
+/* In place over one row. */
+void tk_softmax_f32(int path, float *x, int64_t n);
+
+#endif

@@ -1,0 +1,208 @@
+import Foundation
+import TendonModel
+import TendonTensor
+
+/// `tendon-train convert` (DESIGN §3 "On-board file", §5): one Hugging Face folder → one GGUF v3 file.
+///
+/// API:
+/// - `HFToGGUFConverter.convert(hfDirectory:output:quantization:progress:)` → `ConversionSummary`.
+/// - `HFToGGUFConverter.targetDType(shape:quantization:)` — the per-tensor type rule below.
+/// - `ConvertQuantization` (f32, f16, q8_0, q4_0, q4_k), `ConvertedTensor`, `ConversionProgress`.
+///
+/// Rules: tensor names stay the Hugging Face names (sorted), shapes stay as stored (no splitting, fusing or
+/// permuting; GGUF ne[] is the reversed shape). 2-D weights take the requested type when their rows fill
+/// whole blocks (32 for Q8_0/Q4_0, 256 for Q4_K), else F16; tensors of rank ≥ 3 (convolutions) are F16;
+/// 1-D tensors (norms, biases) and scalars stay F32; `--quant f32` keeps everything F32. An F16 target whose
+/// values exceed the f16 range (|x| > 65504) stays F32 instead of becoming Inf. Source weights are checked
+/// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
+/// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
+public enum HFToGGUFConverter {
+    public static func targetDType(shape: [Int], quantization: ConvertQuantization) -> DType {
+        if quantization == .f32 || shape.count < 2 { return .f32 }
+        guard shape.count == 2 else { return .f16 }
+        let wanted = quantization.dtype
+        return shape[1] % wanted.blockSize == 0 ? wanted : .f16
+    }
+
+    public static func convert(hfDirectory: String, output: String, quantization: ConvertQuantization,
+                               progress: (ConversionProgress) -> Void = { _ in }) throws(CheckpointError)
+        -> ConversionSummary
+    {
+        let directory = URL(fileURLWithPath: hfDirectory)
+        let config = try readText(directory, "config.json", required: true)!
+        try checkJSONObject(config, file: directory.appendingPathComponent("config.json").path)
+        let tokenizer = try readText(directory, "tokenizer.json", required: true)!
+        try checkJSONObject(tokenizer, file: directory.appendingPathComponent("tokenizer.json").path)
+        let checkpoint = try SafetensorsCheckpoint(directory: hfDirectory)
+
+        var plan: [ConvertedTensor] = []
+        for name in checkpoint.names {
+            let source = try checkpoint.tensor(name, validate: true)
+            var target = targetDType(shape: source.shape, quantization: quantization)
+            if target == .f16, source.dtype != .f16, maxMagnitude(source) > 65504 { target = .f32 }
+            plan.append(ConvertedTensor(name: name, shape: source.shape, source: source.dtype, target: target))
+        }
+
+        var metadata: [(key: String, value: GGUFValue)] = [
+            (TendonGGUFKeys.architecture, .string(TendonGGUFKeys.architectureValue)),
+            (TendonGGUFKeys.name, .string(directory.standardizedFileURL.lastPathComponent)),
+            (TendonGGUFKeys.formatVersion, .uint32(TendonGGUFKeys.formatVersionValue)),
+            (TendonGGUFKeys.quantization, .string(quantization.rawValue)),
+            (TendonGGUFKeys.configJSON, .string(config)),
+            (TendonGGUFKeys.tokenizerJSON, .string(tokenizer)),
+        ]
+        for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
+                            ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
+                            ("generation_config.json", TendonGGUFKeys.generationConfigJSON)] {
+            if let text = try readText(directory, file, required: false) { metadata.append((key, .string(text))) }
+        }
+
+        let writer = try GGUFWriter(path: output, metadata: metadata,
+                                    tensors: plan.map { .init(name: $0.name, dtype: $0.target, shape: $0.shape) })
+        let totalBytes = plan.reduce(0) { $0 + (byteCount(of: $1) ?? 0) }
+        var written = 0
+        for (index, entry) in plan.enumerated() {
+            let source = try checkpoint.tensor(entry.name, validate: false)
+            try stream(source, as: entry.target, into: writer, path: output)
+            written += byteCount(of: entry) ?? 0
+            progress(ConversionProgress(index: index + 1, count: plan.count, tensor: entry,
+                                        bytesWritten: written, totalBytes: totalBytes))
+        }
+        try writer.finish()
+        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? nil
+        return ConversionSummary(path: output, tensors: plan, fileBytes: size ?? 0)
+    }
+
+    /// Rows along the last dimension, decoded to f32 and re-encoded in batches of about 4 MB of output.
+    static func stream(_ source: Tensor, as target: DType, into writer: GGUFWriter, path: String) throws(CheckpointError) {
+        let total = source.byteCount
+        if source.dtype == target {
+            var offset = 0
+            let chunk = 4 << 20
+            repeat {
+                let count = min(chunk, total - offset)
+                try writer.append(source.name, bytes: UnsafeRawBufferPointer(start: source.rawPointer + offset, count: count))
+                offset += count
+            } while offset < total
+            return
+        }
+        let rowLength = source.shape.count < 2 ? source.elementCount : source.shape[source.shape.count - 1]
+        let rows = rowLength == 0 ? 0 : source.elementCount / rowLength
+        guard rows > 0, let sourceRowBytes = source.dtype.byteCount(elements: rowLength),
+              let targetRowBytes = target.byteCount(elements: rowLength) else {
+            try writer.append(source.name, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
+            return
+        }
+        let batchRows = max(1, (4 << 20) / max(targetRowBytes, 1))
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowLength)
+        defer { floats.deallocate() }
+        let batch = UnsafeMutableRawPointer.allocate(byteCount: min(batchRows, rows) * targetRowBytes, alignment: 64)
+        defer { batch.deallocate() }
+        var row = 0
+        while row < rows {
+            let count = min(batchRows, rows - row)
+            for r in 0..<count {
+                do {
+                    try Quantization.dequantizeRow(source.rawPointer + (row + r) * sourceRowBytes, from: source.dtype,
+                                                   count: rowLength, into: floats)
+                    try Quantization.quantizeRow(floats, to: target, count: rowLength, into: batch + r * targetRowBytes)
+                } catch {
+                    throw CheckpointError(.invalidArgument, file: path, tensor: source.name, "\(source.dtype) → \(target): \(error)")
+                }
+            }
+            try writer.append(source.name, bytes: UnsafeRawBufferPointer(start: batch, count: count * targetRowBytes))
+            row += count
+        }
+    }
+
+    static func maxMagnitude(_ tensor: Tensor) -> Float {
+        let count = tensor.elementCount
+        guard count > 0 else { return 0 }
+        switch tensor.dtype {
+        case .f32:
+            var result: Float = 0
+            for i in 0..<count {
+                result = max(result, abs(UnsafeRawPointer(tensor.rawPointer).loadUnaligned(fromByteOffset: i * 4, as: Float.self)))
+            }
+            return result
+        case .bf16:
+            var result: Float = 0
+            for i in 0..<count {
+                let bits = UnsafeRawPointer(tensor.rawPointer).loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)
+                result = max(result, abs(BFloat.toFloat(bits)))
+            }
+            return result
+        default:
+            return 0
+        }
+    }
+
+    private static func byteCount(of entry: ConvertedTensor) -> Int? {
+        entry.target.byteCount(elements: entry.shape.reduce(1, *))
+    }
+
+    private static func readText(_ directory: URL, _ name: String, required: Bool) throws(CheckpointError) -> String? {
+        let url = directory.appendingPathComponent(name)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            if required {
+                throw CheckpointError(.io, file: url.path, "missing: a Hugging Face folder for convert needs \(name)")
+            }
+            return nil
+        }
+        do {
+            let data = try Data(contentsOf: url)
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw CheckpointError(.corruptHeader, file: url.path, "not UTF-8 text")
+            }
+            return text
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw CheckpointError(.io, file: url.path, "cannot read: \(error.localizedDescription)")
+        }
+    }
+
+    private static func checkJSONObject(_ text: String, file: String) throws(CheckpointError) {
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(text.utf8)) } catch {
+            throw CheckpointError(.corruptHeader, file: file, "not valid JSON (\(error.localizedDescription))")
+        }
+        guard object is [String: Any] else { throw CheckpointError(.corruptHeader, file: file, "expected a JSON object") }
+    }
+}
+
+public enum ConvertQuantization: String, CaseIterable, Sendable {
+    case f32, f16, q8_0, q4_0, q4_k
+
+    public var dtype: DType {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q4_k: .q4_K
+        }
+    }
+}
+
+public struct ConvertedTensor: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var source: DType
+    public var target: DType
+}
+
+public struct ConversionProgress: Sendable {
+    /// 1-based index of the tensor just written.
+    public var index: Int
+    public var count: Int
+    public var tensor: ConvertedTensor
+    public var bytesWritten: Int
+    public var totalBytes: Int
+}
+
+public struct ConversionSummary: Sendable {
+    public var path: String
+    public var tensors: [ConvertedTensor]
+    public var fileBytes: Int
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import TendonModel
+import TendonTensor
+
+/// `tendon bench forward`: prefill tokens/s of the Qwen3.5 backbone, next to PyTorch (transformers, CPU, f32)
+/// on the same random ~50M-parameter checkpoint when the reference environment is present.
+struct ForwardBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Prefill tokens/s of the Qwen3.5 backbone vs PyTorch on the same ~50M-parameter checkpoint.",
+        discussion: """
+        Without --model, runs Tools/reference/qwen35_bench.py with --python: it writes a random checkpoint, \
+        times transformers' prefill (best of --repeat, --threads torch threads) and hands the checkpoint and ids \
+        to this side, which times the same prefill with the same thread count. With --model, times that \
+        checkpoint alone on random ids.
+        """)
+
+    @Option(help: "Checkpoint to time instead of the generated one (folder, .safetensors or .gguf).") var model: String?
+    @Option(help: "Prompt length (tokens).") var tokens: Int = 256
+    @Option(help: "Timed repetitions (best is reported).") var `repeat`: Int = 3
+    @Option(help: "Threads for both sides.") var threads: Int = 2
+    @Option(help: "Python of the reference environment.") var python: String = "/opt/tendon-ref/bin/python"
+    @Option(help: "The reference bench script.") var script: String = "Tools/reference/qwen35_bench.py"
+    @Flag(help: "Print JSON.") var json = false
+
+    struct TorchResult: Decodable {
+        var params: Int
+        var tokens: Int
+        var threads: Int
+        var torch_seconds: Double
+        var torch_tokens_per_s: Double
+        var ids: [Int]
+    }
+
+    func run() throws {
+        guard tokens > 0, `repeat` > 0, threads > 0 else { fail("--tokens, --repeat and --threads must be positive", code: 2) }
+        var torch: TorchResult?
+        var path = model
+        var scratch: String?
+        if path == nil {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tendon-bench-\(getpid())").path
+            scratch = dir
+            torch = runReference(out: dir)
+            path = dir
+        }
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        guard let path else { fail("no checkpoint to time") }
+        let pool = ThreadPool(threads: threads)
+        let backbone: Qwen35TextModel
+        do { backbone = try Qwen35TextModel(path: path, pool: pool) } catch { fail(error.description) }
+        var rng = SystemRandomNumberGenerator()
+        let ids = torch?.ids ?? (0..<tokens).map { _ in Int.random(in: 0..<backbone.config.vocabSize, using: &rng) }
+        var best = Double.infinity
+        do {
+            var warm = backbone.makeCache()
+            _ = try backbone.logits(ids: Array(ids.prefix(8)), cache: &warm)
+            for _ in 0..<`repeat` {
+                var cache = backbone.makeCache()
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try backbone.logits(ids: ids, cache: &cache)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+        } catch { fail(error.description) }
+        let ours = Double(ids.count) / best
+        if json {
+            var object: [String: Any] = ["tokens": ids.count, "threads": threads, "tendon_seconds": best,
+                                         "tendon_tokens_per_s": ours, "blas_core": BLASInfo.coreName]
+            if let torch { object["torch_seconds"] = torch.torch_seconds; object["torch_tokens_per_s"] = torch.torch_tokens_per_s; object["params"] = torch.params }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("Qwen3.5 prefill, \(ids.count) tokens, \(threads) threads, best of \(`repeat`)"
+              + (torch.map { ", \(String(format: "%.1f", Double($0.params) / 1e6))M parameters f32" } ?? "")
+              + ", OpenBLAS core \(BLASInfo.coreName)\(BLASInfo.isGenericCore ? " (generic kernel: set OPENBLAS_CORETYPE)" : "")")
+        print("implementation            seconds   tokens/s")
+        func row(_ name: String, _ seconds: Double, _ rate: Double) -> String {
+            name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %8.3f  %9.1f", seconds, rate)
+        }
+        print(row("tendon", best, ours))
+        if let torch {
+            print(row("pytorch (transformers)", torch.torch_seconds, torch.torch_tokens_per_s))
+            print(String(format: "tendon / pytorch: %.2f×", ours / torch.torch_tokens_per_s))
+        } else if model == nil {
+            print("pytorch: not measured")
+        }
+    }
+
+    /// Runs the reference script; a missing environment or a failing script ends the command with one line.
+    func runReference(out: String) -> TorchResult {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            fail("reference python \(python) not found (make reference-env, or pass --python or --model)")
+        }
+        guard FileManager.default.fileExists(atPath: script) else {
+            fail("reference script \(script) not found (run from the repository root or pass --script)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script, "--out", out, "--tokens", "\(tokens)", "--repeat", "\(`repeat`)", "--threads", "\(threads)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { fail("cannot run \(python): \(error.localizedDescription)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let result = try? JSONDecoder().decode(TorchResult.self, from: Data(line.utf8))
+        else { fail("\(script) failed (exit \(process.terminationStatus))") }
+        return result
+    }
+}

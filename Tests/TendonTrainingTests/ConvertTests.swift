@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+import TendonModel
+import TendonTensor
+@testable import TendonTraining
+
+let checkpointFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/checkpoint")
+let hfTiny = checkpointFixtures.appendingPathComponent("hf_tiny").path
+
+struct TemporaryDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("tendon-convert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func cleanup() { try? FileManager.default.removeItem(at: url) }
+}
+
+func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: tensor.rawPointer, count: tensor.byteCount)) }
+
+/// Converts Tests/Fixtures/checkpoint/hf_tiny (a random bf16/f32/f16 HF folder written by
+/// Tools/reference/checkpoint_fixtures.py with python safetensors) and reads the result back. The committed
+/// hf_tiny_<quant>.gguf files are checked by python gguf with `checkpoint_fixtures.py check-convert`.
+@Suite struct ConvertTests {
+    @Test(arguments: ConvertQuantization.allCases) func convertsAndReadsBack(quant: ConvertQuantization) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let out = temp.path("model.gguf")
+        var steps: [ConversionProgress] = []
+        let summary = try HFToGGUFConverter.convert(hfDirectory: hfTiny, output: out, quantization: quant) { steps.append($0) }
+        let source = try SafetensorsCheckpoint(directory: hfTiny)
+        let file = try GGUFFile(path: out)
+
+        #expect(file.names == source.names)
+        #expect(steps.map(\.index) == Array(1...source.names.count))
+        #expect(steps.last?.bytesWritten == steps.last?.totalBytes)
+        #expect(file.metadata[TendonGGUFKeys.architecture] == .string("tendon"))
+        #expect(file.metadata[TendonGGUFKeys.quantization] == .string(quant.rawValue))
+        let config = try String(contentsOfFile: hfTiny + "/config.json", encoding: .utf8)
+        let tokenizer = try String(contentsOfFile: hfTiny + "/tokenizer.json", encoding: .utf8)
+        #expect(file.metadata[TendonGGUFKeys.configJSON]?.string == config)
+        #expect(file.metadata[TendonGGUFKeys.tokenizerJSON]?.string == tokenizer)
+        #expect(summary.fileBytes == (try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int))
+
+        for name in source.names {
+            let original = try source.tensor(name)
+            let converted = try file.tensor(name)
+            let expected = HFToGGUFConverter.targetDType(shape: original.shape, quantization: quant)
+            #expect(converted.dtype == expected, "\(name)")
+            #expect(converted.shape == original.shape, "\(name)")
+            // The bytes are exactly the f32 values re-encoded by the (gguf.quants bit-exact) quantizers.
+            let values = try original.dequantized()
+            #expect(bytes(converted) == bytes(try values.converted(to: expected)), "\(name)")
+            // And they decode close to the original.
+            let restored = try converted.dequantized().toArray()
+            let reference = values.toArray()
+            let error = zip(restored, reference).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+            let energy = reference.map { $0 * $0 }.reduce(0, +)
+            #expect((error / max(energy, 1e-12)).squareRoot() < 0.12, "\(name): relative RMS error")
+        }
+    }
+
+    @Test func typeRuleFollowsDesign() {
+        #expect(HFToGGUFConverter.targetDType(shape: [64], quantization: .q8_0) == .f32)
+        #expect(HFToGGUFConverter.targetDType(shape: [], quantization: .q8_0) == .f32)
+        #expect(HFToGGUFConverter.targetDType(shape: [8, 96], quantization: .q8_0) == .q8_0)
+        #expect(HFToGGUFConverter.targetDType(shape: [8, 96], quantization: .q4_k) == .f16)
+        #expect(HFToGGUFConverter.targetDType(shape: [8, 512], quantization: .q4_k) == .q4_K)
+        #expect(HFToGGUFConverter.targetDType(shape: [8, 40], quantization: .q4_0) == .f16)
+        #expect(HFToGGUFConverter.targetDType(shape: [8, 512], quantization: .f32) == .f32)
+        #expect(HFToGGUFConverter.targetDType(shape: [16, 3, 2, 16, 16], quantization: .q8_0) == .f16)
+    }
+
+    /// The committed conversions (checked by python) are what the converter writes today.
+    /// Regenerate: TENDON_WRITE_FIXTURES=1 swift test --filter committedConversionsAreCurrent
+    @Test(arguments: [ConvertQuantization.q8_0, .q4_k]) func committedConversionsAreCurrent(quant: ConvertQuantization) throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let out = temp.path("hf_tiny.gguf")
+        _ = try HFToGGUFConverter.convert(hfDirectory: hfTiny, output: out, quantization: quant)
+        let fresh = try Data(contentsOf: URL(fileURLWithPath: out))
+        let committed = checkpointFixtures.appendingPathComponent("hf_tiny_\(quant.rawValue).gguf")
+        if ProcessInfo.processInfo.environment["TENDON_WRITE_FIXTURES"] == "1" { try fresh.write(to: committed) }
+        #expect(fresh == (try Data(contentsOf: committed)))
+    }
+
+    @Test func badFoldersGiveErrorsNamingTheFileAndTensor() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let folder = temp.url.appendingPathComponent("hf")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("config.json"))
+        let out = temp.path("out.gguf")
+        func convertError() -> CheckpointError? {
+            do { _ = try HFToGGUFConverter.convert(hfDirectory: folder.path, output: out, quantization: .q8_0) } catch {
+                return error
+            }
+            return nil
+        }
+        #expect(convertError()?.file.hasSuffix("tokenizer.json") == true)
+        try Data("{\"model\":{}}".utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
+        #expect(convertError()?.kind == .io)  // no weights
+        try SafetensorsWriter.write([Tensor([1, .nan, 3, 4], shape: [2, 2], name: "w")],
+                                    to: folder.appendingPathComponent("model.safetensors").path)
+        let nan = convertError()
+        #expect(nan?.kind == .nonFinite)
+        #expect(nan?.tensor == "w")
+        #expect(nan?.message.contains("element 1 ") == true)
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+        try Data("{not json".utf8).write(to: folder.appendingPathComponent("config.json"))
+        #expect(convertError()?.kind == .corruptHeader)
+    }
+
+    @Test func valuesBeyondHalfRangeStayF32() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let folder = temp.url
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("config.json"))
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
+        try SafetensorsWriter.write([Tensor([1, 70000, 3, 4], shape: [2, 2], name: "big"),
+                                     Tensor([1, 2, 3, 4], shape: [2, 2], name: "small")],
+                                    to: folder.appendingPathComponent("model.safetensors").path)
+        let out = temp.path("out.gguf")
+        _ = try HFToGGUFConverter.convert(hfDirectory: folder.path, output: out, quantization: .f16)
+        let file = try GGUFFile(path: out)
+        #expect(file.info("big")?.dtype == .f32)
+        #expect(file.info("small")?.dtype == .f16)
+        #expect(try file.tensor("big").toArray() == [1, 70000, 3, 4])
+    }
+
+    /// Larger than one 4 MB streaming batch, so rows cross batch boundaries.
+    @Test func streamsTensorsLargerThanOneBatch() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let folder = temp.url
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("config.json"))
+        try Data("{}".utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
+        let rows = 1200, columns = 1024  // 4.9 MB of f32, 1.3 MB of Q8_0
+        var values = [Float](repeating: 0, count: rows * columns)
+        for i in values.indices { values[i] = Float((i * 7919) % 2001 - 1000) / 500 }
+        let weight = Tensor(values, shape: [rows, columns], name: "w")
+        try SafetensorsWriter.write([weight], to: folder.appendingPathComponent("model.safetensors").path)
+        for quant in [ConvertQuantization.f32, .q8_0] {
+            let out = temp.path("out-\(quant).gguf")
+            _ = try HFToGGUFConverter.convert(hfDirectory: folder.path, output: out, quantization: quant)
+            let converted = try GGUFFile(path: out).tensor("w")
+            #expect(bytes(converted) == bytes(try weight.converted(to: quant.dtype)))
+        }
+    }
+
+    /// The command line: exit status, output file, one error line on stderr.
+    @Test func commandLine() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("tendon-train")
+        let candidates = [binary, URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/tendon-train")]
+        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            Issue.record("tendon-train not built next to the tests (\(binary.path))")
+            return
+        }
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        func run(_ arguments: [String]) throws -> (Int32, String, String) {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            let out = Pipe(), err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        }
+        let out = temp.path("cli.gguf")
+        let (status, stdout, _) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q4_0"])
+        #expect(status == 0)
+        #expect(stdout.contains("[1/7] "))  // not a terminal: plain lines
+        #expect(try GGUFFile(path: out).metadata[TendonGGUFKeys.quantization] == .string("q4_0"))
+        let (badStatus, _, badStderr) = try run(["convert", "--hf", temp.path("missing"), "--out", out, "--quant", "q8_0"])
+        #expect(badStatus != 0)
+        #expect(badStderr.split(separator: "\n").count == 1)
+        #expect(badStderr.contains("missing"))
+        let (quantStatus, _, quantStderr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q5"])
+        #expect(quantStatus != 0)
+        #expect(quantStderr.contains("'q5'"))
+    }
+}
