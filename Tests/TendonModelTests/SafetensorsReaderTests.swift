@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import TendonModel
 import TendonTensor
@@ -29,6 +30,29 @@ import TendonTensor
         let range = try #require(file.entry("a.weight")).byteRange
         #expect(tensor.rawPointer == file.file.base + range.lowerBound)
         #expect(tensor.storage.owner === file.file)
+    }
+
+    /// Loading and validating every weight leaves them in the file mapping: /proc/self/smaps shows the whole
+    /// file resident in that mapping and no anonymous (copied) pages in it — model RSS ≈ file size.
+    @Test func weightsStayInTheFileMapping() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let path = temp.path("big.safetensors")
+        let rows = 64
+        let tensors = (0..<8).map { i in Tensor([Float](repeating: Float(i), count: rows * 8192), shape: [rows, 8192], name: "w\(i)") }
+        try SafetensorsWriter.write(tensors, to: path)  // 16 MB
+        let file = try SafetensorsFile(path: path)
+        var sum: Float = 0
+        for name in file.names {
+            let tensor = try file.tensor(name)  // validateFinite touches every page
+            sum += tensor.floats[tensor.elementCount - 1]
+        }
+        #expect(sum == 28)
+        let smaps = readProcFile("/proc/self/smaps")
+        let mapping = try #require(smapsEntry(for: path, in: smaps), "no mapping of \(path) in /proc/self/smaps")
+        let pageRounded = (file.file.byteCount + 4095) / 4096 * 4
+        #expect(mapping.rssKB >= pageRounded - 4 && mapping.rssKB <= pageRounded, "resident \(mapping.rssKB) kB of \(pageRounded) kB")
+        #expect(mapping.anonymousKB == 0)
     }
 
     @Test func shardedCheckpointFindsEveryTensorInItsShard() throws {
@@ -65,4 +89,37 @@ import TendonTensor
         #expect(headerLength % 8 == 0)
         #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
     }
+}
+
+/// Rss and Anonymous of the mapping of `path` in /proc/self/smaps (Linux).
+func smapsEntry(for path: String, in text: String) -> (rssKB: Int, anonymousKB: Int)? {
+    var inside = false
+    var rss: Int?
+    for line in text.split(separator: "\n") {
+        let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+        if let first = fields.first, first.contains("-"), fields.count >= 5, first.first?.isHexDigit == true {
+            if inside, let rss { _ = rss; break }
+            inside = fields.count >= 6 && fields[5...].joined(separator: " ") == path
+            continue
+        }
+        guard inside, fields.count >= 2, let value = Int(fields[1]) else { continue }
+        if fields[0] == "Rss:" { rss = value }
+        if fields[0] == "Anonymous:", let rss { return (rss, value) }
+    }
+    return nil
+}
+
+/// /proc files report size 0, so they are read until EOF rather than by their stat size.
+func readProcFile(_ path: String) -> String {
+    let fd = Glibc.open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var data = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count <= 0 { break }
+        data += chunk[0..<count]
+    }
+    return String(decoding: data, as: UTF8.self)
 }
