@@ -53,7 +53,8 @@ public enum HFToGGUFConverter {
         ]
         for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
                             ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
-                            ("generation_config.json", TendonGGUFKeys.generationConfigJSON)] {
+                            ("generation_config.json", TendonGGUFKeys.generationConfigJSON),
+                            ("chat_template.jinja", TendonGGUFKeys.chatTemplate)] {
             if let text = try readText(directory, file, required: false) { metadata.append((key, .string(text))) }
         }
 

@@ -72,6 +72,23 @@ import TendonTensor
         #expect(missing?.tensor == "layer.9.weight")
     }
 
+    /// The committed swift_written.safetensors (single.safetensors' tensors, written by us) is what the writer
+    /// makes now; python `safetensors` checks it: `checkpoint_fixtures.py check-safetensors`.
+    /// Regenerate: TENDON_WRITE_FIXTURES=1 swift test --filter swiftWrittenSafetensorsIsCurrent
+    @Test func swiftWrittenSafetensorsIsCurrent() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let source = try SafetensorsFile(path: checkpointFixture("single.safetensors"))
+        let tensors = try source.names.map { name throws(CheckpointError) in try source.tensor(name) }
+        let path = temp.path("swift_written.safetensors")
+        try SafetensorsWriter.write(tensors, metadata: ["format": "pt", "writer": "tendon"], to: path)
+        let fresh = try Data(contentsOf: URL(fileURLWithPath: path))
+        if ProcessInfo.processInfo.environment["TENDON_WRITE_FIXTURES"] == "1" {
+            try fresh.write(to: URL(fileURLWithPath: checkpointFixture("swift_written.safetensors")))
+        }
+        #expect(fresh == (try Data(contentsOf: URL(fileURLWithPath: checkpointFixture("swift_written.safetensors")))))
+    }
+
     @Test func writerRoundTrips() throws {
         let temp = try TemporaryDirectory()
         defer { temp.cleanup() }
