@@ -9,6 +9,8 @@
 static inline float f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return tk_f16_to_f32(h); }
 static inline uint16_t u16(const uint8_t *p, int64_t i) { uint16_t h; memcpy(&h, p + 2 * i, 2); return h; }
 
+static int cpu_features_uncached(void);
+
 static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
     if (j < 4) {
         *d = q[j] & 63; *m = q[j + 4] & 63;
@@ -19,6 +21,16 @@ static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
 }
 
 int tk_cpu_features(void) {
+    /* cpuid traps to the hypervisor in a VM (microseconds), so the answer is computed once. */
+    static int cached = -1;
+    int known = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (known >= 0) return known;
+    known = cpu_features_uncached();
+    __atomic_store_n(&cached, known, __ATOMIC_RELAXED);
+    return known;
+}
+
+static int cpu_features_uncached(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int fma = (c >> 12) & 1, f16c = (c >> 29) & 1, osxsave = (c >> 27) & 1;
@@ -148,8 +160,7 @@ typedef float (*dot_fn_t)(int64_t, const uint8_t *, const int8_t *, const float 
 #undef DP
 
 static int available(int path) {
-    static int features = -1;
-    if (features < 0) features = tk_cpu_features();
+    int features = tk_cpu_features();
     if (path == TK_PATH_AVX2) return features & TK_CPU_AVX2;
     if (path == TK_PATH_VNNI) return features & TK_CPU_AVX512VNNI;
     return path == TK_PATH_SCALAR;
@@ -159,8 +170,8 @@ int tk_gemm_q(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
               int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
     if (wtype != TK_Q8_0 && wtype != TK_Q4_0 && wtype != TK_Q4_K && wtype != TK_Q6_K) return -1;
     if (!available(path)) return -1;
-    if (path == TK_PATH_AVX2) { gemm_q_avx2(NULL, wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
-    if (path == TK_PATH_VNNI) { gemm_q_vnni(NULL, wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
+    if (path == TK_PATH_AVX2) { gemm_q_avx2(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
+    if (path == TK_PATH_VNNI) { gemm_q_vnni(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     dot_fn_t dot = wtype == TK_Q8_0 ? dot_q8_0_scalar : wtype == TK_Q4_0 ? dot_q4_0_scalar
                  : wtype == TK_Q4_K ? dot_q4_k_scalar : dot_q6_k_scalar;
     int64_t nb = n / 32;

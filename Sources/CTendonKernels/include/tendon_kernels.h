@@ -57,5 +57,17 @@ int tk_gemm_f(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
 /* Elementwise fast paths used by the Swift kernels. */
 float tk_sum_squares_f32(int path, const float *x, int64_t n);
 void tk_scale_mul_f32(int path, const float *x, const float *w, float s, float add, float *y, int64_t n);
+/* y may equal x. */
+void tk_silu_f32(int path, const float *x, float *y, int64_t n);
+void tk_sigmoid_f32(int path, const float *x, float *y, int64_t n);
+void tk_gelu_tanh_f32(int path, const float *x, float *y, int64_t n);
+void tk_softplus_f32(const float *x, float *y, int64_t n);
+void tk_mean_var_f32(int path, const float *x, int64_t n, float *mean, float *var);
+/* In place: x [tokens, heads, head_dim]; the first rotary_dim dims of each head rotate (rotate-half
+   convention); cos/sin tables are [tokens, rotary_dim]. */
+void tk_rope_f32(int path, float *x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rotary_dim,
+                 const float *cos_table, const float *sin_table);
+/* In place over one row. */
+void tk_softmax_f32(int path, float *x, int64_t n);
 
 #endif

@@ -1,0 +1,147 @@
+/// Matrix products of activations with weights stored in any `DType`.
+///
+/// API summary
+/// - `KernelPath` (.scalar / .avx2 / .avx512vnni), `KernelPath.best` (cpuid at start-up), `.available`.
+/// - `Linear.forward(_:rows:weight:bias:into:pool:path:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
+///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), bias f32 [out] or nil.
+///   F32: OpenBLAS sgemm when T ≥ `Linear.blasMinRows` (and path ≠ scalar), our kernel otherwise.
+///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
+///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
+///   (AVX2 maddubs or AVX-512-VNNI vpdpbusd); error ≈ 0.5–1 % of the f32 result's RMS.
+///   Output rows are split over `pool`.
+/// - `linear(_:_:bias:pool:path:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
+/// - `BLASInfo.coreName`, `.isGenericCore`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS kernel is active (0.3.21 falls back to a
+///   slow generic one on this CPU unless OPENBLAS_CORETYPE is set).
+import CBLAS
+import CTendonKernels
+
+public enum KernelPath: Int32, Sendable, CaseIterable, CustomStringConvertible {
+    case scalar = 0
+    case avx2 = 1
+    case avx512vnni = 2
+
+    /// Paths this CPU can run (cpuid + xgetbv).
+    public static let available: [KernelPath] = {
+        let f = tk_cpu_features()
+        var paths: [KernelPath] = [.scalar]
+        if f & Int32(TK_CPU_AVX2) != 0 { paths.append(.avx2) }
+        if f & Int32(TK_CPU_AVX512VNNI) != 0 { paths.append(.avx512vnni) }
+        return paths
+    }()
+
+    /// The fastest available path.
+    public static let best: KernelPath = available.last ?? .scalar
+
+    public var description: String {
+        switch self {
+        case .scalar: "scalar"
+        case .avx2: "avx2"
+        case .avx512vnni: "avx512-vnni"
+        }
+    }
+}
+
+public enum BLASInfo {
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+    /// OpenBLAS 0.3.21 reports "Prescott" (a generic SSE3 kernel) on CPUs it does not recognise.
+    public static var isGenericCore: Bool {
+        let name = coreName.lowercased()
+        return name == "prescott" || name == "generic" || name == "unknown" || name == "core2" || name == "atom"
+    }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// C[m, n] = A[m, k] · B[n, k]ᵀ with OpenBLAS (row-major), for benchmarks and callers that want it directly.
+    public static func sgemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                               c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k),
+                    0, c, Int32(n))
+    }
+}
+
+public enum Linear {
+    /// Row count from which f32 weights go to OpenBLAS instead of our kernel.
+    public static let blasMinRows = 32
+
+    public static func forward(_ x: UnsafePointer<Float>, rows T: Int, weight: Tensor, bias: UnsafePointer<Float>?,
+                               into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil,
+                               path: KernelPath = .best, useBLAS: Bool = true) throws(TensorError) {
+        guard weight.rank == 2 else { throw .shapeMismatch("\(weight.name): linear weight must be [out, in], found \(weight.shape)") }
+        let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+        guard let rowBytes = weight.dtype.byteCount(elements: inFeatures) else {
+            throw .rowNotWholeBlocks(dtype: weight.dtype, rowLength: inFeatures)
+        }
+        guard weight.storage.byteCount - weight.offset >= rowBytes * outFeatures else {
+            throw .shapeMismatch("\(weight.name): \(outFeatures)×\(inFeatures) \(weight.dtype) needs \(rowBytes * outFeatures) bytes, storage has \(weight.storage.byteCount - weight.offset)")
+        }
+        guard KernelPath.available.contains(path) else { throw .unsupported("kernel path \(path) on this CPU") }
+        guard T > 0, outFeatures > 0 else { return }
+        let w = UnsafeRawPointer(weight.rawPointer)
+        let cpath = path.rawValue
+
+        switch weight.dtype {
+        case .f32 where useBLAS && path != .scalar && T >= blasMinRows:
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(outFeatures), Int32(inFeatures), 1,
+                        x, Int32(inFeatures), w.assumingMemoryBound(to: Float.self), Int32(inFeatures), 0, y, Int32(outFeatures))
+        case .f32, .f16, .bf16:
+            let wtype = Int32(weight.dtype.rawValue)
+            split(outFeatures, pool) { range in
+                _ = tk_gemm_f(wtype, cpath, Int64(inFeatures), w, rowBytes, Int64(range.lowerBound), Int64(range.upperBound),
+                              Int64(T), x, Int64(inFeatures), y, Int64(outFeatures))
+            }
+        case .q8_0, .q4_0, .q4_K, .q6_K:
+            let blocks = inFeatures / 32
+            let q = UnsafeMutablePointer<Int8>.allocate(capacity: T * inFeatures)
+            let d = UnsafeMutablePointer<Float>.allocate(capacity: T * blocks)
+            let s = UnsafeMutablePointer<Int32>.allocate(capacity: T * blocks)
+            defer { q.deallocate(); d.deallocate(); s.deallocate() }
+            let quantizeRows = { (range: Range<Int>) in
+                for t in range { tk_quantize_act(x + t * inFeatures, Int64(inFeatures), q + t * inFeatures, d + t * blocks, s + t * blocks) }
+            }
+            if T >= 8, let pool { pool.parallelFor(T, quantizeRows) } else { quantizeRows(0..<T) }
+            let wtype = Int32(weight.dtype.rawValue)
+            split(outFeatures, pool) { range in
+                _ = tk_gemm_q(wtype, cpath, Int64(inFeatures), w, rowBytes, Int64(range.lowerBound), Int64(range.upperBound),
+                              Int64(T), q, d, s, y, Int64(outFeatures))
+            }
+        }
+        if let bias {
+            for t in 0..<T {
+                let row = y + t * outFeatures
+                for o in 0..<outFeatures { row[o] += bias[o] }
+            }
+        }
+    }
+
+    /// Output rows in chunks of 16 so every thread's first row keeps the 4-row kernels aligned.
+    private static func split(_ count: Int, _ pool: ThreadPool?, _ body: (Range<Int>) -> Void) {
+        if let pool, count >= 32 { pool.parallelFor(count, grain: 16, body) } else { body(0..<count) }
+    }
+}
+
+/// y = x · Wᵀ (+ bias) for an f32 tensor x [..., in]; returns f32 [..., out].
+public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, pool: ThreadPool? = nil,
+                   path: KernelPath = .best) throws(TensorError) -> Tensor {
+    guard x.dtype == .f32 else { throw .unsupported("\(x.name): linear input must be F32, found \(x.dtype)") }
+    guard weight.rank == 2, x.rank >= 1, x.rowLength == weight.shape[1] else {
+        throw .shapeMismatch("\(x.name) \(x.shape) · \(weight.name) \(weight.shape)ᵀ")
+    }
+    let outFeatures = weight.shape[0]
+    var biasF32: Tensor?
+    if let bias {
+        guard bias.elementCount == outFeatures else {
+            throw .shapeMismatch("\(bias.name): bias of \(outFeatures) values expected, found \(bias.shape)")
+        }
+        biasF32 = bias.dtype == .f32 ? bias : try bias.dequantized()
+    }
+    var shape = x.shape
+    shape[shape.count - 1] = outFeatures
+    let y = Tensor(zeros: shape, name: x.name)
+    try Linear.forward(x.rawPointer.assumingMemoryBound(to: Float.self), rows: x.rowCount, weight: weight,
+                       bias: biasF32.map { UnsafePointer($0.rawPointer.assumingMemoryBound(to: Float.self)) },
+                       into: y.rawPointer.assumingMemoryBound(to: Float.self), pool: pool, path: path)
+    return y
+}

@@ -1,0 +1,96 @@
+import Testing
+@testable import TendonTensor
+
+@Suite struct LinearTests {
+    /// x·Wᵀ+b in double with the weight as its dtype decodes it: the exact answer for float weights,
+    /// and the answer up to activation rounding for quantized ones.
+    static func reference(_ x: [Float], _ w: [Float], _ b: [Float], T: Int, inF: Int, outF: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: T * outF)
+        for t in 0..<T {
+            for o in 0..<outF {
+                var acc = Double(b[o])
+                for i in 0..<inF { acc += Double(x[t * inF + i]) * Double(w[o * inF + i]) }
+                y[t * outF + o] = Float(acc)
+            }
+        }
+        return y
+    }
+
+    static func maxErrorOverRMS(_ a: [Float], _ b: [Float]) -> Float {
+        let rms = (b.map { Double($0) * Double($0) }.reduce(0, +) / Double(max(b.count, 1))).squareRoot()
+        return Float(zip(a, b).map { Double(abs($0 - $1)) }.max() ?? 0) / Float(max(rms, 1e-30))
+    }
+
+    static func relativeRMS(_ a: [Float], _ b: [Float]) -> Float {
+        let err = zip(a, b).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +)
+        let norm = b.map { Double($0) * Double($0) }.reduce(0, +)
+        return Float((err / max(norm, 1e-30)).squareRoot())
+    }
+
+    /// Every dtype × every path of this CPU × T ∈ {1, 3, 40}; out = 37 exercises the 4-row tails.
+    @Test(arguments: DType.allCases)
+    func everyPathMatchesTheReference(_ dtype: DType) throws {
+        let inF = dtype.blockSize == 256 ? 512 : 96, outF = 37
+        var rng = SplitMix(seed: UInt64(dtype.rawValue) + 1)
+        let wValues = (0..<(outF * inF)).map { _ in rng.gaussian() * 0.1 }
+        let bias = (0..<outF).map { _ in rng.gaussian() }
+        let weight = try Tensor(wValues, shape: [outF, inF], name: "w").converted(to: dtype)
+        let decoded = try weight.dequantized().toArray()
+        let pool = ThreadPool(threads: 2)
+        for T in [1, 3, 40] {
+            let x = Tensor((0..<(T * inF)).map { _ in rng.gaussian() }, shape: [T, inF])
+            let want = Self.reference(x.toArray(), decoded, bias, T: T, inF: inF, outF: outF)
+            let scalar = try linear(x, weight, bias: Tensor(bias, shape: [outF]), path: .scalar).toArray()
+            // Quantized weights see int8 activations: ~0.4 % RMS error from rounding x per 32-block.
+            let tolerance: Float = dtype.isQuantized ? 0.01 : 1e-5
+            #expect(Self.relativeRMS(scalar, want) < tolerance, "\(dtype) T=\(T) scalar \(Self.relativeRMS(scalar, want))")
+            for path in KernelPath.available where path != .scalar {
+                let fast = try linear(x, weight, bias: Tensor(bias, shape: [outF]), path: path).toArray()
+                // Same integer dots, different float summation order (or OpenBLAS for f32, T ≥ 32); Q4_K's
+                // min term cancels, so errors are measured against the output's scale.
+                #expect(Self.maxErrorOverRMS(fast, scalar) < 1e-5, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, scalar))")
+                let threaded = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path).toArray()
+                #expect(threaded == fast, "\(dtype) T=\(T) \(path) threaded")
+            }
+        }
+    }
+
+    @Test func badShapesAreRejected() throws {
+        let w = Tensor([Float](repeating: 0, count: 12), shape: [3, 4])
+        let x = Tensor([Float](repeating: 0, count: 10), shape: [2, 5])
+        #expect(throws: TensorError.self) { _ = try linear(x, w) }
+        let x4 = Tensor([Float](repeating: 1, count: 8), shape: [2, 4])
+        #expect(throws: TensorError.self) { _ = try linear(x4, w, bias: Tensor([1, 2], shape: [2])) }
+        let y = try linear(x4, w, bias: Tensor([1, 2, 3], shape: [3]))
+        #expect(y.shape == [2, 3] && y.toArray() == [1, 2, 3, 1, 2, 3])
+        // A weight whose storage is too small (e.g. a truncated file) is an error, not a read past the end.
+        let short = Tensor(name: "short", dtype: .q8_0, shape: [4, 32], storage: TensorStorage(byteCount: 34 * 3))
+        #expect(throws: TensorError.self) { _ = try linear(Tensor([Float](repeating: 1, count: 32), shape: [1, 32]), short) }
+    }
+}
+
+@Suite struct ThreadPoolTests {
+    @Test func everyIndexRunsExactlyOnce() {
+        let pool = ThreadPool(threads: 3)
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+        defer { counts.deallocate() }
+        for round in 0..<200 {
+            let n = 1 + (round * 37) % 1000
+            counts.initialize(repeating: 0)
+            pool.parallelFor(n, grain: round % 5 + 1) { range in
+                for i in range { counts[i] += 1 }
+            }
+            #expect(counts[0..<n].allSatisfy { $0 == 1 }, "round \(round) n \(n)")
+            #expect(counts[n...].allSatisfy { $0 == 0 })
+        }
+    }
+
+    @Test func poolsAreReleasedAndTheirThreadsEnd() {
+        for _ in 0..<20 {
+            let pool = ThreadPool(threads: 2)
+            var hits = 0
+            pool.parallelFor(1) { _ in hits += 1 }
+            #expect(hits == 1)
+        }
+    }
+}
