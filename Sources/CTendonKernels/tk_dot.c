@@ -170,8 +170,8 @@ int tk_gemm_q(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
               int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
     if (wtype != TK_Q8_0 && wtype != TK_Q4_0 && wtype != TK_Q4_K && wtype != TK_Q6_K) return -1;
     if (!available(path)) return -1;
-    if (path == TK_PATH_AVX2) { gemm_q_avx2(NULL, wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
-    if (path == TK_PATH_VNNI) { gemm_q_vnni(NULL, wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
+    if (path == TK_PATH_AVX2) { gemm_q_avx2(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
+    if (path == TK_PATH_VNNI) { gemm_q_vnni(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     dot_fn_t dot = wtype == TK_Q8_0 ? dot_q8_0_scalar : wtype == TK_Q4_0 ? dot_q4_0_scalar
                  : wtype == TK_Q4_K ? dot_q4_k_scalar : dot_q6_k_scalar;
     int64_t nb = n / 32;

@@ -10,7 +10,7 @@
 ///   (AVX2 maddubs or AVX-512-VNNI vpdpbusd); error ≈ 0.5–1 % of the f32 result's RMS.
 ///   Output rows are split over `pool`.
 /// - `linear(_:_:bias:pool:path:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
-/// - `BLASInfo.coreName`, `BLASInfo.isGenericCore`: which OpenBLAS kernel is active (0.3.21 falls back to a
+/// - `BLASInfo.coreName`, `.isGenericCore`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS kernel is active (0.3.21 falls back to a
 ///   slow generic one on this CPU unless OPENBLAS_CORETYPE is set).
 import CBLAS
 import CTendonKernels
@@ -52,6 +52,14 @@ public enum BLASInfo {
         return name == "prescott" || name == "generic" || name == "unknown" || name == "core2" || name == "atom"
     }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// C[m, n] = A[m, k] · B[n, k]ᵀ with OpenBLAS (row-major), for benchmarks and callers that want it directly.
+    public static func sgemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                               c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k),
+                    0, c, Int32(n))
+    }
 }
 
 public enum Linear {

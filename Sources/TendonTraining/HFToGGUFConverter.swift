@@ -53,7 +53,8 @@ public enum HFToGGUFConverter {
         ]
         for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
                             ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
-                            ("generation_config.json", TendonGGUFKeys.generationConfigJSON)] {
+                            ("generation_config.json", TendonGGUFKeys.generationConfigJSON),
+                            ("chat_template.jinja", TendonGGUFKeys.chatTemplate)] {
             if let text = try readText(directory, file, required: false) { metadata.append((key, .string(text))) }
         }
 
@@ -94,21 +95,39 @@ public enum HFToGGUFConverter {
             return
         }
         let batchRows = max(1, (4 << 20) / max(targetRowBytes, 1))
-        let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowLength)
-        defer { floats.deallocate() }
         let batch = UnsafeMutableRawPointer.allocate(byteCount: min(batchRows, rows) * targetRowBytes, alignment: 64)
         defer { batch.deallocate() }
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
+        // Addresses cross into the worker closure as integers (raw pointers are not Sendable); each worker
+        // writes disjoint rows of `batch`.
+        let sourceAddress = Int(bitPattern: source.rawPointer)
+        let batchAddress = Int(bitPattern: batch)
+        let sourceType = source.dtype
         var row = 0
         while row < rows {
             let count = min(batchRows, rows - row)
-            for r in 0..<count {
-                do {
-                    try Quantization.dequantizeRow(source.rawPointer + (row + r) * sourceRowBytes, from: source.dtype,
-                                                   count: rowLength, into: floats)
-                    try Quantization.quantizeRow(floats, to: target, count: rowLength, into: batch + r * targetRowBytes)
-                } catch {
-                    throw CheckpointError(.invalidArgument, file: path, tensor: source.name, "\(source.dtype) → \(target): \(error)")
+            let first = row
+            // Rows are independent, so a batch is split across cores (Q4_K's scale search dominates convert time).
+            let failures = FailureSlot()
+            let slices = min(workers, count)
+            DispatchQueue.concurrentPerform(iterations: slices) { slice in
+                let floats = UnsafeMutablePointer<Float>.allocate(capacity: rowLength)
+                defer { floats.deallocate() }
+                guard let sourceBase = UnsafeRawPointer(bitPattern: sourceAddress),
+                      let batch = UnsafeMutableRawPointer(bitPattern: batchAddress) else { return }
+                for r in stride(from: slice, to: count, by: slices) {
+                    do {
+                        try Quantization.dequantizeRow(sourceBase + (first + r) * sourceRowBytes, from: sourceType,
+                                                       count: rowLength, into: floats)
+                        try Quantization.quantizeRow(floats, to: target, count: rowLength, into: batch + r * targetRowBytes)
+                    } catch {
+                        failures.record("\(sourceType) → \(target): \(error)")
+                        return
+                    }
                 }
+            }
+            if let message = failures.message {
+                throw CheckpointError(.invalidArgument, file: path, tensor: source.name, message)
             }
             try writer.append(source.name, bytes: UnsafeRawBufferPointer(start: batch, count: count * targetRowBytes))
             row += count
@@ -205,4 +224,22 @@ public struct ConversionSummary: Sendable {
     public var path: String
     public var tensors: [ConvertedTensor]
     public var fileBytes: Int
+}
+
+/// First error message from a parallel batch.
+private final class FailureSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: String?
+
+    func record(_ message: String) {
+        lock.lock()
+        if first == nil { first = message }
+        lock.unlock()
+    }
+
+    var message: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return first
+    }
 }

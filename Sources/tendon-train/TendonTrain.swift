@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Glibc
 
 @main
 struct TendonTrain: ParsableCommand {
@@ -7,6 +8,23 @@ struct TendonTrain: ParsableCommand {
         commandName: "tendon-train",
         abstract: "Offline tools for Tendon models (DESIGN §5).",
         subcommands: [ConvertCommand.self])
+
+    /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;
+    /// `--help` documents every command). Same shape as `tendon`'s entry point.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            fail(message.hasPrefix("Error: ") ? String(message.dropFirst(7)) : message, code: code.rawValue)
+        }
+    }
 }
 
 /// Prints the one line and exits non-zero (standard error carries nothing else).

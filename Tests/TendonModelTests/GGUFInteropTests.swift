@@ -90,6 +90,23 @@ import TendonTensor
             == Data(contentsOf: temp.url.appendingPathComponent("chunks.gguf")))
     }
 
+    /// A conversion that stops half-way leaves neither the file nor its `.partial`.
+    @Test func abandonedWriterLeavesNothing() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let path = temp.path("abandoned.gguf")
+        do {
+            let a = Tensor([1, 2], shape: [2], name: "a")
+            let writer = try GGUFWriter(path: path, metadata: [], tensors: [
+                .init(name: "a", dtype: .f32, shape: [2]), .init(name: "b", dtype: .f32, shape: [2]),
+            ])
+            try writer.write(a)
+            #expect(FileManager.default.fileExists(atPath: path + ".partial"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
+    }
+
     @Test func streamingWriterChecksOrderAndSizes() throws {
         let temp = try TemporaryDirectory()
         defer { temp.cleanup() }

@@ -190,5 +190,9 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         let (quantStatus, _, quantStderr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q5"])
         #expect(quantStatus != 0)
         #expect(quantStderr.contains("'q5'"))
+        #expect(quantStderr.split(separator: "\n").count == 1)
+        let (missingStatus, _, missingStderr) = try run(["convert", "--hf", hfTiny])
+        #expect(missingStatus != 0)
+        #expect(missingStderr.split(separator: "\n").count == 1)
     }
 }

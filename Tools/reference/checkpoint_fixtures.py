@@ -8,6 +8,9 @@ Check a GGUF that *Tendon* wrote (the committed swift_written.gguf is produced b
 python's GGUFReader, against the file gguf.GGUFWriter wrote with the same content and alignment:
     python Tools/reference/checkpoint_fixtures.py check-gguf Tests/Fixtures/checkpoint/swift_written.gguf \
         --reference Tests/Fixtures/checkpoint/python_aligned64.gguf
+Check a safetensors file Tendon wrote (swift_written.safetensors, from `swiftWrittenSafetensorsIsCurrent`) with
+python safetensors, against single.safetensors:
+    python Tools/reference/checkpoint_fixtures.py check-safetensors Tests/Fixtures/checkpoint/swift_written.safetensors
 Check a `tendon-train convert` output against the HF folder it came from (types, shapes, bytes, metadata):
     python Tools/reference/checkpoint_fixtures.py check-convert FILE.gguf --hf Tests/Fixtures/checkpoint/hf_tiny --quant q8_0
 """
@@ -222,6 +225,23 @@ def check_gguf(path, reference):
     return problems
 
 
+def check_safetensors(path, reference):
+    from safetensors import safe_open
+    problems = []
+    with safe_open(path, "pt") as ours, safe_open(reference, "pt") as theirs:
+        if sorted(ours.keys()) != sorted(theirs.keys()):
+            problems.append(f"names differ: {sorted(ours.keys())} vs {sorted(theirs.keys())}")
+        for name in theirs.keys():
+            if name not in ours.keys():
+                continue
+            a, b = ours.get_tensor(name), theirs.get_tensor(name)
+            if a.dtype != b.dtype or a.shape != b.shape or not torch.equal(a, b):
+                problems.append(f"{name}: {a.dtype} {list(a.shape)} vs {b.dtype} {list(b.shape)} or values differ")
+        if ours.metadata() != {"format": "pt", "writer": "tendon"}:
+            problems.append(f"metadata {ours.metadata()}")
+    return problems
+
+
 QUANTS = {"f32": None, "f16": None, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_k": Q.Q4_K}
 
 
@@ -284,6 +304,9 @@ def main():
     c = sub.add_parser("check-gguf")
     c.add_argument("path")
     c.add_argument("--reference", default=None, help="default: python_written.gguf next to PATH")
+    st = sub.add_parser("check-safetensors")
+    st.add_argument("path")
+    st.add_argument("--reference", default=None, help="default: single.safetensors next to PATH")
     v = sub.add_parser("check-convert")
     v.add_argument("path")
     v.add_argument("--hf", required=True)
@@ -295,6 +318,9 @@ def main():
     if args.command == "check-gguf":
         reference = args.reference or os.path.join(os.path.dirname(args.path), "python_written.gguf")
         problems = check_gguf(args.path, reference)
+    elif args.command == "check-safetensors":
+        reference = args.reference or os.path.join(os.path.dirname(args.path), "single.safetensors")
+        problems = check_safetensors(args.path, reference)
     else:
         problems = check_convert(args.path, args.hf, args.quant)
     for problem in problems:

@@ -4,7 +4,8 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     case string = 8, array = 9, uint64 = 10, int64 = 11, float64 = 12
 }
 
-/// One metadata value. Strings are UTF-8 on disk; arrays hold values of one element type (nested arrays allowed).
+/// One metadata value. Strings are UTF-8 on disk (invalid sequences read as U+FFFD, so such a string does
+/// not round-trip byte for byte); arrays hold values of one element type (nested arrays allowed).
 ///
 /// Accessors: `type`, `string`, `int` (any integer type), `double` (any number), `bool`, `array`, `strings`.
 public enum GGUFValue: Sendable, Equatable {

@@ -20,4 +20,6 @@ public enum TendonGGUFKeys {
     public static let tokenizerConfigJSON = "tendon.tokenizer_config_json"
     public static let preprocessorConfigJSON = "tendon.preprocessor_config_json"
     public static let generationConfigJSON = "tendon.generation_config_json"
+    /// chat_template.jinja (transformers 5 saves the template there), under llama.cpp's key.
+    public static let chatTemplate = "tokenizer.chat_template"
 }
