@@ -24,7 +24,7 @@ public enum ServoEEPROM {
         }
         do {
             try bus.torqueOff(id)
-            try bus.write1(id, address: 7, value: newID)
+            try writeTolerantOfReply(bus, id: id, address: 7, value: newID)
         } catch {
             throw CalibrationError("bus \(busName) servo \(id): writing ID failed: \(error)")
         }
@@ -58,7 +58,7 @@ public enum ServoEEPROM {
         }
         do {
             try bus.torqueOff(id)
-            try bus.write1(id, address: 8, value: register)
+            try writeTolerantOfReply(bus, id: id, address: 8, value: register)
         } catch {
             throw CalibrationError("bus \(busName) servo \(id): writing Baud Rate failed: \(error)")
         }
@@ -73,6 +73,17 @@ public enum ServoEEPROM {
             throw CalibrationError("bus \(busName): servo \(id) does not answer at \(baudRate) baud: \(error)")
         }
         console.line("bus \(busName): servo \(id) now runs at \(baudRate) baud (verified by PING)")
+    }
+
+    /// The status packet of an ID or Baud Rate write may come from the new id or at the new rate, so a
+    /// missing or garbled reply is not a failure here; the PING that follows decides.
+    private static func writeTolerantOfReply(_ bus: DynamixelBus, id: UInt8, address: UInt16,
+                                             value: UInt8) throws(DynamixelError) {
+        do {
+            try bus.write1(id, address: address, value: value)
+        } catch where error.kind == .timeout || error.kind == .corrupt || error.kind == .wrongReply {
+            return
+        }
     }
 
     private static func ping(_ bus: DynamixelBus, id: UInt8, bus name: String,

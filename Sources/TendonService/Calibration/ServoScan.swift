@@ -78,7 +78,7 @@ public enum ServoScan {
             problems.append("config says \(expected.name)")
         }
         if rate != bus.baudRate { problems.append("config says \(bus.baudRate) baud (`tendon calibrate set-baud`)") }
-        return problems.isEmpty ? "ok (\(servo.joint))" : problems.joined(separator: "; ")
+        return problems.isEmpty ? "ok (\(servo.joint)\(servo.shadowOf != nil ? " shadow" : ""))" : problems.joined(separator: "; ")
     }
 
     public static func table(_ result: Result) -> String {
