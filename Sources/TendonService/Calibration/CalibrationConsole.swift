@@ -92,8 +92,8 @@ public final class CalibrationConsole {
     public func enterPressed() -> Bool {
         guard script == nil, !assumeYes else { return false }
         var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-        guard poll(&fds, 1, 0) > 0 else { return false }
-        _ = Swift.readLine()
-        return true
+        guard poll(&fds, 1, 0) > 0, fds.revents & Int16(POLLIN) != 0 else { return false }
+        // At the end of input (/dev/null, a closed pipe) there is no Enter to wait for.
+        return Swift.readLine() != nil
     }
 }
