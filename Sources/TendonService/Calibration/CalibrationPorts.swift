@@ -79,7 +79,7 @@ public final class CalibrationPorts {
             throw CalibrationError("bus \(bus.name): \(error)")
         }
         return DynamixelBus(transport: transport,
-                            configuration: DynamixelBus.Configuration(retries: 2, latencyMarginNanos: 20_000_000,
+                            configuration: DynamixelBus.Configuration(retries: 3, latencyMarginNanos: 50_000_000,
                                                                       returnDelayMicros: returnDelayMicros))
     }
 }
