@@ -128,6 +128,23 @@ import TendonHardware
         #expect(after.buses["follower_left"] == file.buses["follower_left"])
     }
 
+    @Test func onATerminalTheLiveTableIsRedrawnInPlace() throws {
+        let fixture = try CalibrateFixture()
+        let ports = try fixture.start()
+        let file = try fixture.file()
+        let bus = try #require(fixture.robot.bus(named: "leader_left"))
+        let log = OutputLog()
+        let console = CalibrationConsole(interactiveOutput: true, output: { log.append($0) })
+        let options = RangeRecording.Options(maxSamples: 4, sampleIntervalSeconds: 0.12) { i in
+            Self.sweep(fixture, bus: bus, file: file, sample: i)
+        }
+        try RangeRecording.run(ports: ports, buses: [bus], console: console, options: options)
+        // Header + 9 servos: later frames move the cursor up over the previous one and clear each line.
+        #expect(log.text.contains("\u{1B}[10A"))
+        #expect(log.text.contains("\u{1B}[2K"))
+        #expect(log.text.components(separatedBy: "\u{1B}[2Kbus ").count >= 3)
+    }
+
     @Test func anEmptyRangeIsRefusedNamingTheJointAndNothingIsWritten() throws {
         let fixture = try CalibrateFixture()
         let ports = try fixture.start()
