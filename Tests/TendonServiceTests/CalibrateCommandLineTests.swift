@@ -63,6 +63,10 @@ struct CalibrateCommandLineTests {
         let ranges = try tendon(["calibrate", "ranges", "--robot", robot, "--sim", "--yes"])
         #expect(ranges.status != 0)
         #expect(ranges.stderr.contains("--seconds"), "\(ranges.stderr)")
+        // Standard input that ends (no Enter will come) does not record forever.
+        let noEnter = try tendon(["calibrate", "ranges", "--robot", robot, "--sim", "--bus", "leader_left"])
+        #expect(noEnter.status != 0)
+        #expect(noEnter.stderr.contains("standard input ended"), "\(noEnter.stderr)")
         let unknownBus = try tendon(["calibrate", "homing", "--robot", robot, "--sim", "--yes", "--bus", "arm_3"])
         #expect(unknownBus.stderr.split(separator: "\n").count == 1)
         #expect(unknownBus.stderr.contains("arm_3"))

@@ -18,6 +18,8 @@ public final class CalibrationConsole {
     /// True when output goes to a terminal: live tables redraw in place.
     public let interactiveOutput: Bool
     public var onPrompt: ((String) -> Void)?
+    /// Standard input reached its end while waiting for Enter.
+    public private(set) var inputEnded = false
     private var script: [String]?
     private var scriptIndex = 0
     private let output: (String) -> Void
@@ -92,8 +94,10 @@ public final class CalibrationConsole {
     public func enterPressed() -> Bool {
         guard script == nil, !assumeYes else { return false }
         var fds = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-        guard poll(&fds, 1, 0) > 0, fds.revents & Int16(POLLIN) != 0 else { return false }
-        // At the end of input (/dev/null, a closed pipe) there is no Enter to wait for.
-        return Swift.readLine() != nil
+        guard !inputEnded, poll(&fds, 1, 0) > 0, fds.revents & (Int16(POLLIN) | Int16(POLLHUP)) != 0 else { return false }
+        // At the end of input (/dev/null, a closed pipe) no Enter will ever come: `inputEnded` says so.
+        if Swift.readLine() != nil { return true }
+        inputEnded = true
+        return false
     }
 }

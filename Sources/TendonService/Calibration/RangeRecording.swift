@@ -140,6 +140,9 @@ public enum RangeRecording {
             if let s = options.seconds, elapsed >= s { break }
             if let m = options.maxSamples, sample >= m { break }
             if console.enterPressed() { break }
+            if console.inputEnded && options.seconds == nil && options.maxSamples == nil {
+                throw CalibrationError("standard input ended before Enter finished the recording; pass --seconds to record for a fixed time")
+            }
             usleep(UInt32(options.sampleIntervalSeconds * 1e6))
         }
         if !console.interactiveOutput { console.write(liveTable(buses: buses, trackers: trackers)) }
