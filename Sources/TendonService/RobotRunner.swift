@@ -76,11 +76,13 @@ public final class RobotRunner {
             simulator?.stop()
         }
         do {
-            let robot = try loadRobot()
+            var robot = try loadRobot()
             report.robot = robot.robotID
             report.controlFrequencyHz = robot.controlFrequencyHz
             report.servoRateHz = robot.servoRateHz
             let calibration = try loadCalibration(robot)
+            // Measured gripper endpoints (`tendon calibrate gripper`) replace the config's defaults.
+            robot.grippers = calibration.gripperConstants(robot: robot)
             let ports: [String: String]
             switch options.ports {
             case .simulator:

@@ -16,6 +16,7 @@ struct Tendon: ParsableCommand {
             BenchCommand.self,
             TokenizeCommand.self,
             ForwardCommand.self,
+            CalibrateCommand.self,
         ])
 
     /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;

@@ -42,6 +42,17 @@ public struct ServoCalibration: Sendable, Equatable {
     }
 }
 
+/// Open and closed gripper endpoints in joint radians, measured by `tendon calibrate gripper` (the ALOHA
+/// normalization constants of one arm's gripper).
+public struct GripperCalibration: Sendable, Equatable {
+    public var open: Double
+    public var closed: Double
+    public init(open: Double, closed: Double) {
+        self.open = open
+        self.closed = closed
+    }
+}
+
 public struct CalibrationFile: Sendable {
     public static let schemaVersion = 1
 
@@ -51,6 +62,19 @@ public struct CalibrationFile: Sendable {
     public var updated: String
     /// Bus name → servos.
     public var buses: [String: [ServoCalibration]]
+    /// Bus name → measured gripper endpoints. Optional section (older files have none); where absent the
+    /// robot config's `grippers:` constants stay in force.
+    public var grippers: [String: GripperCalibration] = [:]
+
+    public init(path: String, robotID: String, created: String, updated: String,
+                buses: [String: [ServoCalibration]], grippers: [String: GripperCalibration] = [:]) {
+        self.path = path
+        self.robotID = robotID
+        self.created = created
+        self.updated = updated
+        self.buses = buses
+        self.grippers = grippers
+    }
 
     public func servo(bus: String, id: UInt8) -> ServoCalibration? {
         buses[bus]?.first { $0.id == id }
@@ -65,7 +89,7 @@ public struct CalibrationFile: Sendable {
     }
 
     public static func parse(_ root: ConfigNode) throws(ConfigError) -> CalibrationFile {
-        try root.allowOnly(["schema_version", "robot_id", "created", "updated", "buses"])
+        try root.allowOnly(["schema_version", "robot_id", "created", "updated", "buses", "grippers"])
         let version = try root.required("schema_version")
         guard try version.int() == schemaVersion else {
             throw version.error("unsupported calibration schema version (this Tendon reads \(schemaVersion))")
@@ -92,9 +116,44 @@ public struct CalibrationFile: Sendable {
             }
             buses[bus] = servos
         }
+        var grippers: [String: GripperCalibration] = [:]
+        if let section = try root.optional("grippers") {
+            for (bus, node) in try section.entries() {
+                try node.allowOnly(["open", "closed"])
+                let open = try node.double("open", in: -4 * .pi...4 * .pi)
+                let closedNode = try node.required("closed")
+                let closed = try closedNode.double(in: -4 * .pi...4 * .pi)
+                guard open != closed else {
+                    throw closedNode.error("open and closed must differ (they are the normalization range); run `tendon calibrate gripper`")
+                }
+                grippers[bus] = GripperCalibration(open: open, closed: closed)
+            }
+        }
         return CalibrationFile(path: root.file, robotID: try root.string("robot_id"),
                                created: try root.string("created"), updated: try root.string("updated"),
-                               buses: buses)
+                               buses: buses, grippers: grippers)
+    }
+
+    /// The gripper normalization constants the runtime uses: per role, the mean of the calibrated arms of
+    /// that role; the config's constants where no arm of the role was calibrated.
+    public func gripperConstants(robot: RobotConfig) -> GripperConstants {
+        var result = robot.grippers
+        func mean(_ role: BusRole) -> GripperCalibration? {
+            let found = robot.buses.filter { $0.role == role }.compactMap { grippers[$0.name] }
+            guard !found.isEmpty else { return nil }
+            let n = Double(found.count)
+            return GripperCalibration(open: found.map(\.open).reduce(0, +) / n,
+                                      closed: found.map(\.closed).reduce(0, +) / n)
+        }
+        if let leader = mean(.leader) {
+            result.leaderOpen = leader.open
+            result.leaderClosed = leader.closed
+        }
+        if let follower = mean(.follower) {
+            result.followerOpen = follower.open
+            result.followerClosed = follower.closed
+        }
+        return result
     }
 
     /// Checks that every servo of the robot has a calibration; the message says which command fixes it.
@@ -102,6 +161,10 @@ public struct CalibrationFile: Sendable {
         guard robotID == config.robotID else {
             throw ConfigError(file: path, line: nil, key: "robot_id",
                               message: "calibration is for robot '\(robotID)', config \(config.file) is '\(config.robotID)'; run `tendon calibrate homing --robot \(config.file)`")
+        }
+        for bus in grippers.keys.sorted() where config.bus(named: bus) == nil {
+            throw ConfigError(file: path, line: nil, key: "grippers.\(bus)",
+                              message: "bus '\(bus)' is not in \(config.file); run `tendon calibrate gripper --robot \(config.file)`")
         }
         for bus in config.buses {
             for servo in bus.servos where self.servo(bus: bus.name, id: servo.id) == nil {
@@ -119,6 +182,13 @@ public struct CalibrationFile: Sendable {
             out += "  \(bus):\n"
             for s in buses[bus] ?? [] {
                 out += "    - {id: \(s.id), homing_offset: \(s.homingOffset), direction: \(s.direction), range_min: \(s.rangeMin), range_max: \(s.rangeMax)}\n"
+            }
+        }
+        if !grippers.isEmpty {
+            out += "grippers:                # joint radians, measured by `tendon calibrate gripper`\n"
+            for bus in grippers.keys.sorted() {
+                guard let g = grippers[bus] else { continue }
+                out += "  \(bus): {open: \(g.open), closed: \(g.closed)}\n"
             }
         }
         return out
