@@ -6,7 +6,7 @@ import TendonTensor
 struct GemmBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, and the int8 paths (Q8_0, Q4_K weights).",
+        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, the int8 paths (Q8_0, Q4_K) and tiled sgemm.",
         discussion: """
         Shapes T × (in → out) for T in --tokens and the 1024→1024 and 1024→3072 projections, with 1 and 2 \
         threads (our pool; OpenBLAS via openblas_set_num_threads). Quantized rows count 2·T·in·out integer \
@@ -66,7 +66,7 @@ struct GemmBench: ParsableCommand {
             print("our kernels: \(KernelPath.best); OpenBLAS core \(report.openblasCore)"
                   + (report.openblasCoretypeEnv.map { " (OPENBLAS_CORETYPE=\($0) set by this benchmark or its caller)" } ?? " (OPENBLAS_CORETYPE unset)"))
             print("load average \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?") (other work on these cores lowers the 2-thread rows)")
-            print("kernel            T    in→out     threads      ms     GOP/s  %peak(threads used)")
+            print("kernel                T    in→out     threads      ms     GOP/s  %peak(threads used)")
         }
         var rng = SystemRandomNumberGenerator()
         for (inF, outF) in [(1024, 1024), (1024, 3072)] {
@@ -82,10 +82,21 @@ struct GemmBench: ParsableCommand {
                     let pool = threads > 1 ? ThreadPool(threads: threads) : nil
                     for (name, weight) in weights {
                         let ms = try Self.time(seconds) {
-                            try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, useBLAS: false)
+                            try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .never)
                         }
                         report.rows.append(row(name, T, inF, outF, threads, ms, peak: name.contains("int8") ? report.peakInt8GOPs : report.peakF32GFLOPs, cores: cores))
                         if !json { print(Self.format(report.rows.last!)) }
+                        // The alternative Linear.forward picks from Linear.tiledMinRows rows:
+                        // weights widened/dequantized in tiles for sgemm.
+                        if weight.dtype != .f32 && T > 1 {
+                            BLASInfo.setThreads(threads)
+                            let ms = try Self.time(seconds) {
+                                try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .always)
+                            }
+                            let label = String(name.prefix(while: { $0 != " " })) + " tiles+sgemm"
+                            report.rows.append(row(label, T, inF, outF, threads, ms, peak: report.peakF32GFLOPs, cores: cores))
+                            if !json { print(Self.format(report.rows.last!)) }
+                        }
                     }
                     BLASInfo.setThreads(threads)
                     let wp = UnsafePointer(w.rawPointer.assumingMemoryBound(to: Float.self))
@@ -112,7 +123,7 @@ struct GemmBench: ParsableCommand {
     }
 
     static func format(_ r: Row) -> String {
-        String(format: "%-14@ %4d  %4d→%-4d  %7d  %8.3f  %8.1f  %5.1f", r.kernel as NSString, r.tokens, r.inFeatures,
+        String(format: "%-18@ %4d  %4d→%-4d  %7d  %8.3f  %8.1f  %5.1f", r.kernel as NSString, r.tokens, r.inFeatures,
                r.outFeatures, r.threads, r.milliseconds, r.gops, r.percentOfPeak)
     }
 

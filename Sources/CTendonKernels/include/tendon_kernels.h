@@ -27,6 +27,9 @@ void tk_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void tk_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 void tk_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void tk_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n);
+/* Same results as the plain row decoders, SIMD when path allows it. */
+void tk_f16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n);
+void tk_bf16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n);
 
 void tk_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void tk_quantize_row_q4_0(const float *x, void *dst, int64_t n);
