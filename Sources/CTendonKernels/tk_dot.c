@@ -5,6 +5,13 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
+#include <time.h>
+
+uint64_t tk_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline float f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return tk_f16_to_f32(h); }
 static inline uint16_t u16(const uint8_t *p, int64_t i) { uint16_t h; memcpy(&h, p + 2 * i, 2); return h; }

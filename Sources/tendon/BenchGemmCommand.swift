@@ -42,6 +42,7 @@ struct GemmBench: ParsableCommand {
         var kernelPath: String
         var openblasCore: String
         var openblasCoretypeEnv: String?
+        var poolRoundTripMicros: Double = 0
         var rows: [Row]
     }
 
@@ -68,6 +69,10 @@ struct GemmBench: ParsableCommand {
             print("load average \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?") (other work on these cores lowers the 2-thread rows)")
             print("kernel                T    in→out     threads      ms     GOP/s  %peak(threads used)")
         }
+        let pool2 = ThreadPool(threads: 2)
+        let roundTrip = try Self.time(seconds) { for _ in 0..<100 { pool2.parallelFor(2) { _ in } } } * 10
+        report.poolRoundTripMicros = roundTrip
+        if !json { print(String(format: "ThreadPool(threads: 2) empty parallelFor round trip: %.2f µs", roundTrip)) }
         var rng = SystemRandomNumberGenerator()
         for (inF, outF) in [(1024, 1024), (1024, 3072)] {
             let w = Tensor((0..<(inF * outF)).map { _ in Float.random(in: -0.05...0.05, using: &rng) }, shape: [outF, inF])

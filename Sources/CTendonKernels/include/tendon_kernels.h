@@ -18,6 +18,8 @@
 
 enum { TK_CPU_AVX2 = 1, TK_CPU_AVX512VNNI = 2 };
 int tk_cpu_features(void);
+/* Monotonic nanoseconds, for the ThreadPool's bounded spin-waits. */
+uint64_t tk_monotonic_ns(void);
 
 uint16_t tk_f32_to_f16(float x);
 float tk_f16_to_f32(uint16_t h);
