@@ -5,6 +5,7 @@
 /// - `Linear.forward(_:rows:weight:bias:into:pool:path:blas:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
 ///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), bias f32 [out] or nil.
 ///   F32: OpenBLAS sgemm when T ≥ `Linear.blasMinRows` (and path ≠ scalar), our kernel otherwise.
+///   OpenBLAS is always called single-threaded (Linear sets it), on slices of output rows per pool thread.
 ///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
 ///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
 ///   (AVX2 maddubs or AVX-512-VNNI vpdpbusd); error ≈ 0.5–1 % of the f32 result's RMS. From
@@ -108,8 +109,12 @@ public enum Linear {
         case _ where tiles:
             tiledSGEMM(x, rows: T, weight: weight, rowBytes: rowBytes, into: y, pool: pool, path: path)
         case .f32 where allowed && goodBLAS && T >= f32Rows:
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(outFeatures), Int32(inFeatures), 1,
-                        x, Int32(inFeatures), w.assumingMemoryBound(to: Float.self), Int32(inFeatures), 0, y, Int32(outFeatures))
+            singleThreadedBLAS()
+            let wf = w.assumingMemoryBound(to: Float.self)
+            split(outFeatures, pool) { range in
+                sgemm(x, rows: T, inFeatures: inFeatures, weightRows: wf + range.lowerBound * inFeatures, count: range.count,
+                      into: y + range.lowerBound, ldy: outFeatures)
+            }
         case .f32, .f16, .bf16:
             let wtype = Int32(weight.dtype.rawValue)
             split(outFeatures, pool) { range in
@@ -140,19 +145,20 @@ public enum Linear {
         }
     }
 
-    /// Decodes W in tiles of rows (≈1 MB of f32 each, spread over `pool`) and multiplies each with sgemm
-    /// straight into its columns of y.
+    /// Decodes W in tiles of rows (≈1 MB of f32 each) and multiplies each with sgemm straight into its
+    /// columns of y; the pool's threads take contiguous slices of output rows, each with its own tile.
     private static func tiledSGEMM(_ x: UnsafePointer<Float>, rows T: Int, weight: Tensor, rowBytes: Int,
                                    into y: UnsafeMutablePointer<Float>, pool: ThreadPool?, path: KernelPath) {
+        singleThreadedBLAS()
         let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
         let tileRows = min(outFeatures, max(16, (1 << 18) / max(inFeatures, 1) / 16 * 16))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * inFeatures)
-        defer { scratch.deallocate() }
         let w = UnsafeRawPointer(weight.rawPointer), dtype = weight.dtype
-        for o0 in stride(from: 0, to: outFeatures, by: tileRows) {
-            let n = min(tileRows, outFeatures - o0)
-            let decode = { (range: Range<Int>) in
-                for r in range {
+        split(outFeatures, pool) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(tileRows, range.count) * inFeatures)
+            defer { scratch.deallocate() }
+            for o0 in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                let n = min(tileRows, range.upperBound - o0)
+                for r in 0..<n {
                     let src = w + (o0 + r) * rowBytes, dst = scratch + r * inFeatures
                     switch dtype {
                     case .f16: tk_f16_to_f32_row_path(path.rawValue, src.assumingMemoryBound(to: UInt16.self), dst, Int64(inFeatures))
@@ -160,11 +166,24 @@ public enum Linear {
                     default: Quantization.decode(src, dtype, inFeatures, dst)
                     }
                 }
+                sgemm(x, rows: T, inFeatures: inFeatures, weightRows: scratch, count: n, into: y + o0, ldy: outFeatures)
             }
-            if let pool { pool.parallelFor(n, decode) } else { decode(0..<n) }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(inFeatures), 1, x, Int32(inFeatures),
-                        scratch, Int32(inFeatures), 0, y + o0, Int32(outFeatures))
         }
+    }
+
+    /// y[t, 0..<count] (row stride ldy) = x[T, in] · rowsᵀ for `count` f32 weight rows.
+    private static func sgemm(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int, weightRows: UnsafePointer<Float>,
+                              count: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard count > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(count), Int32(inFeatures), 1, x,
+                    Int32(inFeatures), weightRows, Int32(inFeatures), 0, y, Int32(ldy))
+    }
+
+    /// Parallelism comes from our pool only: OpenBLAS's own threads would spin against the pool's on the
+    /// same cores (measured: 2-thread tiles+sgemm slower than 1 thread). Concurrent single-threaded calls
+    /// are safe in OpenBLAS's pthread build.
+    private static func singleThreadedBLAS() {
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 
     /// Output rows in chunks of 16 so every thread's first row keeps the 4-row kernels aligned.

@@ -14,7 +14,8 @@ struct GemmBench: ParsableCommand {
         (two FMA pipes: 32 with AVX2, 64 with AVX-512) and × int8 ops/cycle (128 with 256-bit, 256 with \
         512-bit VNNI; our int8 kernels use 256-bit vectors, so half the AVX-512 figure is their ceiling). OpenBLAS 0.3.21 does not \
         recognise this CPU and uses a generic kernel unless OPENBLAS_CORETYPE is set; --openblas-coretype \
-        re-executes the benchmark with it set (tests never set it).
+        re-executes the benchmark with it set (tests never set it). "f32 openblas" is OpenBLAS with its own \
+        threads; Linear (ours, tiles+sgemm) calls it single-threaded on per-thread slices of our pool.
         """)
 
     @Option(help: "Token counts T.") var tokens: [Int] = [1, 64, 512]
@@ -94,7 +95,6 @@ struct GemmBench: ParsableCommand {
                         // The alternative Linear.forward picks from Linear.tiledMinRows rows:
                         // weights widened/dequantized in tiles for sgemm.
                         if weight.dtype != .f32 && T > 1 {
-                            BLASInfo.setThreads(threads)
                             let ms = try Self.time(seconds) {
                                 try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .always)
                             }

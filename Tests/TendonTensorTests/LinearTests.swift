@@ -59,7 +59,11 @@ import Testing
                 let ours = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path, blas: .never).toArray()
                 #expect(Self.maxErrorOverRMS(ours, scalar) < 1e-5, "\(dtype) T=\(T) \(path) without BLAS")
                 let threaded = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path).toArray()
-                #expect(threaded == fast, "\(dtype) T=\(T) \(path) threaded")
+                // Our kernels split output rows, so each value is computed identically; OpenBLAS on a slice of
+                // columns may block (and so round) differently.
+                let usesBLAS = T >= (dtype == .f32 ? Linear.blasMinRows : Linear.tiledMinRows)
+                let same = usesBLAS ? Self.maxErrorOverRMS(threaded, fast) < 1e-5 : threaded == fast
+                #expect(same, "\(dtype) T=\(T) \(path) threaded differs by \(Self.maxErrorOverRMS(threaded, fast))")
             }
         }
     }
