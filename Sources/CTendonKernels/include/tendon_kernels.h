@@ -72,6 +72,9 @@ void tk_mean_var_f32(int path, const float *x, int64_t n, float *mean, float *va
    convention); cos/sin tables are [tokens, rotary_dim]. */
 void tk_rope_f32(int path, float *x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rotary_dim,
                  const float *cos_table, const float *sin_table);
+float tk_dot_f32(int path, const float *a, const float *b, int64_t n);
+/* y += alpha · x */
+void tk_axpy_f32(int path, float alpha, const float *x, float *y, int64_t n);
 /* In place over one row. */
 void tk_softmax_f32(int path, float *x, int64_t n);
 
