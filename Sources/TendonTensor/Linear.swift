@@ -8,7 +8,7 @@
 ///   OpenBLAS is always called single-threaded (Linear sets it), on slices of output rows per pool thread.
 ///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
 ///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
-///   (AVX2 maddubs or AVX-512-VNNI vpdpbusd); error ≈ 0.5–1 % of the f32 result's RMS. From
+///   (AVX2 maddubs or VNNI vpdpbusd, 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of the f32 result's RMS. From
 ///   T ≥ `tiledMinRows` non-f32 weights are widened/dequantized (bit-identical to gguf) in ~1 MB tiles and
 ///   multiplied by sgemm (faster there, exact activations). `blas: .never` forces our kernels.
 ///   Output rows are split over `pool`.
