@@ -202,30 +202,48 @@ T512 void dotn512_q8_0(int R, int64_t n, const uint8_t *w, const int8_t *q, cons
 T512 void dotn512_q4_k(int R, int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, float *out) {
     int64_t nb = n / 32;
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    float corr[4] = {0, 0, 0, 0};
+    __m256 corr[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < n / 256; ++b, w += 144) {
         float dd = F16B(w), dmin = F16B(w + 2);
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; ++j) get_scale_min_k4(j, w + 4, &sc[j], &mn[j]);
+        /* The 12 scale bytes → 8 six-bit scales and 8 six-bit mins in two passes of 32-bit masks. */
+        uint32_t u[4];
+        memcpy(u, w + 4, 12);
+        u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+        uint32_t mins_lo = u[1] & 0x3f3f3f3fu;
+        u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+        u[2] = mins_lo;
+        u[0] &= 0x3f3f3f3fu;
+        const uint8_t *sc = (const uint8_t *)&u[0], *mn = (const uint8_t *)&u[2];
+        __m256 mins = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))),
+                                    _mm256_set1_ps(dmin));
+        for (int r = 0; r < R; ++r) {
+            /* Σ_j dmin·m_j · d_j · sum(q_j): the min term for all 8 sub-blocks at once. */
+            __m256 ds = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(s + r * nb + 8 * b))),
+                                      _mm256_loadu_ps(d + r * nb + 8 * b));
+            corr[r] = _mm256_fmadd_ps(mins, ds, corr[r]);
+        }
         const uint8_t *qs = w + 16;
         for (int c = 0; c < 4; ++c) {
             __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
             __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(raw), _mm256_srli_epi16(raw, 4), 1);
-            __m512i u = _mm512_and_si512(both, m4); /* low nibbles: block 2c, high nibbles: block 2c+1 */
+            __m512i u8 = _mm512_and_si512(both, m4); /* low nibbles: block 2c, high nibbles: block 2c+1 */
             int64_t j0 = 8 * b + 2 * c, j1 = j0 + 1;
-            float s0 = dd * sc[2 * c], s1 = dd * sc[2 * c + 1], m0 = dmin * mn[2 * c], m1 = dmin * mn[2 * c + 1];
+            float s0 = dd * sc[2 * c], s1 = dd * sc[2 * c + 1];
             for (int r = 0; r < R; ++r) {
                 const float *dr = d + r * nb;
-                const int32_t *sr = s + r * nb;
                 __m512i xq = _mm512_loadu_si512((const void *)(q + r * n + 32 * j0));
-                __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xq);
+                __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u8, xq);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), pair_ps(s0 * dr[j0], s1 * dr[j1]), acc[r]);
-                corr[r] += m0 * dr[j0] * (float)sr[j0] + m1 * dr[j1] * (float)sr[j1];
             }
         }
     }
-    for (int r = 0; r < R; ++r) out[r] = _mm512_reduce_add_ps(acc[r]) - corr[r];
+    for (int r = 0; r < R; ++r) {
+        __m128 c4 = _mm_add_ps(_mm256_castps256_ps128(corr[r]), _mm256_extractf128_ps(corr[r], 1));
+        c4 = _mm_add_ps(c4, _mm_movehl_ps(c4, c4));
+        c4 = _mm_add_ss(c4, _mm_movehdup_ps(c4));
+        out[r] = _mm512_reduce_add_ps(acc[r]) - _mm_cvtss_f32(c4);
+    }
 }
 
 #define GEMM512(TYPE, CALL)                                                                                 \

@@ -9,7 +9,7 @@
 ///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
 ///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
 ///   (AVX2 maddubs or VNNI vpdpbusd, 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of the f32 result's RMS. From
-///   T ≥ `tiledMinRows` non-f32 weights are widened/dequantized (bit-identical to gguf) in ~1 MB tiles and
+///   T ≥ `tiledMinRows(for:path:)` non-f32 weights are widened/dequantized (bit-identical to gguf) in ~1 MB tiles and
 ///   multiplied by sgemm (faster there, exact activations). `blas: .never` forces our kernels.
 ///   Output rows are split over `pool`.
 /// - `linear(_:_:bias:pool:path:blas:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
@@ -67,7 +67,7 @@ public enum BLASInfo {
 
 /// When `Linear` hands work to OpenBLAS.
 public enum BLASUse: Sendable {
-    /// By row count: `Linear.blasMinRows` (f32), `Linear.tiledMinRows` (other dtypes).
+    /// By row count: `Linear.blasMinRows` (f32), `Linear.tiledMinRows(for:path:)` (other dtypes).
     case automatic
     /// Our kernels only (f32 included).
     case never
@@ -80,9 +80,15 @@ public enum Linear {
     public static let blasMinRows = 32
     /// Row count from which f16/bf16/quantized weights are widened or dequantized tile by tile (≈1 MB of
     /// f32) and multiplied by sgemm instead of our kernels. `tendon bench gemm` on this machine (1 thread,
-    /// 1024→1024/3072): our kernels win up to T≈32, tiles+sgemm from T≈48 (×1.3 at 64, ×2.3 at 512).
+    /// 1024→1024/3072): f16 kernel vs tiles cross near T≈40; the 512-bit VNNI int8 kernels (Q8_0/Q4_K,
+    /// ~120–130 GOP/s) keep up with tiles+sgemm to T≈64-80, the 256-bit ones (~75–90) to T≈40.
     /// Automatic use of OpenBLAS is skipped when it runs a generic core.
-    public static let tiledMinRows = 48
+    public static func tiledMinRows(for dtype: DType, path: KernelPath = .best) -> Int {
+        switch dtype {
+        case .q8_0 where path == .avx512vnni, .q4_K where path == .avx512vnni: 80
+        default: 48
+        }
+    }
 
     public static func forward(_ x: UnsafePointer<Float>, rows T: Int, weight: Tensor, bias: UnsafePointer<Float>?,
                                into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil,
@@ -103,7 +109,8 @@ public enum Linear {
         // (A `where` clause binds only to the last pattern of a case, hence the precomputed flags.)
         let allowed = blas != .never && path != .scalar
         let goodBLAS = blas == .always || !BLASInfo.isGenericCore
-        let f32Rows = blas == .always ? 1 : blasMinRows, tileRows = blas == .always ? 1 : tiledMinRows
+        let f32Rows = blas == .always ? 1 : blasMinRows
+        let tileRows = blas == .always ? 1 : tiledMinRows(for: weight.dtype, path: path)
         let tiles = allowed && goodBLAS && T >= tileRows && weight.dtype != .f32
         switch weight.dtype {
         case _ where tiles:

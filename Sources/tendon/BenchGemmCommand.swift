@@ -92,7 +92,7 @@ struct GemmBench: ParsableCommand {
                         }
                         report.rows.append(row(name, T, inF, outF, threads, ms, peak: name.contains("int8") ? report.peakInt8GOPs : report.peakF32GFLOPs, cores: cores))
                         if !json { print(Self.format(report.rows.last!)) }
-                        // The alternative Linear.forward picks from Linear.tiledMinRows rows:
+                        // The alternative Linear.forward picks from Linear.tiledMinRows(for:path:) rows:
                         // weights widened/dequantized in tiles for sgemm.
                         if weight.dtype != .f32 && T > 1 {
                             let ms = try Self.time(seconds) {
