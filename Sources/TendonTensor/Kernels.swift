@@ -14,7 +14,8 @@
 ///   rows r_j that are `stride` floats apart (attention scores against a K cache laid out [s, heads, hd]).
 /// - `RotaryEmbedding`: inverse frequencies, cos/sin tables for 1-D or interleaved multimodal (t,h,w)
 ///   positions, and in-place rotation of [tokens, heads, headDim] with partial rotary.
-/// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state.
+/// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state; weight
+///   [channels, k] (HF's [C, 1, k] Conv1d weight as stored).
 import CTendonKernels
 import Foundation
 

@@ -4,17 +4,20 @@
 /// - `KernelPath` (.scalar / .avx2 / .avx512vnni), `KernelPath.best` (cpuid at start-up), `.available`.
 /// - `Linear.forward(_:rows:weight:bias:into:pool:path:blas:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
 ///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), bias f32 [out] or nil.
-///   F32: OpenBLAS sgemm when T ≥ `Linear.blasMinRows` (and path ≠ scalar), our kernel otherwise.
-///   OpenBLAS is always called single-threaded (Linear sets it), on slices of output rows per pool thread.
-///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
-///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
-///   (AVX2 maddubs or VNNI vpdpbusd, 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of the f32 result's RMS. From
-///   T ≥ `tiledMinRows(for:path:)` non-f32 weights are widened/dequantized (bit-identical to gguf) in ~1 MB tiles and
-///   multiplied by sgemm (faster there, exact activations). `blas: .never` forces our kernels.
-///   Output rows are split over `pool`.
+///   Output rows are split over `pool`. Which code runs (path ≠ .scalar, `blas: .automatic`):
+///   - F32: our AVX2 kernel for T < `blasMinRows` (32), OpenBLAS sgemm from there.
+///   - F16/BF16: our kernel converting in registers (F16C / shifts, no copy of W) for
+///     T < `tiledMinRows(for:path:)`, then ~1 MB tiles widened to f32 and multiplied by sgemm.
+///   - Quantized: activations quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted
+///     with integer SIMD (AVX2 maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of
+///     the f32 result's RMS. From `tiledMinRows(for:path:)` rows: tiles dequantized (bit-identical to
+///     gguf) for sgemm instead (faster there, exact activations).
+///   OpenBLAS is always called single-threaded, on per-thread slices of the pool. `blas: .never` forces
+///   our kernels, `.always` the sgemm variants (measurements).
 /// - `linear(_:_:bias:pool:path:blas:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
-/// - `BLASInfo.coreName`, `.isGenericCore`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS kernel is active (0.3.21 falls back to a
-///   slow generic one on this CPU unless OPENBLAS_CORETYPE is set).
+/// - `BLASInfo.coreName`, `.isGenericCore`, `.threads`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS
+///   kernel is active (0.3.21 can fall back to a slow generic one unless OPENBLAS_CORETYPE is set;
+///   on this machine it reports Cooperlake without it).
 import CBLAS
 import CTendonKernels
 
