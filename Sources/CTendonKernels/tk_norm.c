@@ -74,3 +74,34 @@ void tk_rope_f32(int path, float *x, int64_t tokens, int64_t heads, int64_t head
         }
     }
 }
+
+static AVX float dot_avx2(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float r = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; ++i) r += a[i] * b[i];
+    return r;
+}
+
+float tk_dot_f32(int path, const float *a, const float *b, int64_t n) {
+    if (path != TK_PATH_SCALAR && (tk_cpu_features() & TK_CPU_AVX2)) return dot_avx2(a, b, n);
+    float r = 0;
+    for (int64_t i = 0; i < n; ++i) r += a[i] * b[i];
+    return r;
+}
+
+static AVX void axpy_avx2(float alpha, const float *x, float *y, int64_t n) {
+    __m256 va = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+void tk_axpy_f32(int path, float alpha, const float *x, float *y, int64_t n) {
+    if (path != TK_PATH_SCALAR && (tk_cpu_features() & TK_CPU_AVX2)) { axpy_avx2(alpha, x, y, n); return; }
+    for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}

@@ -1,6 +1,7 @@
 /* Scalar conversions and ggml block (de)quantization. These are the reference definitions the
    fixtures check against gguf.quants; SIMD code elsewhere only has to agree with them. */
 #include "tendon_kernels.h"
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -31,6 +32,33 @@ float tk_bf16_to_f32(uint16_t h) {
     float x;
     memcpy(&x, &u, 4);
     return x;
+}
+
+/* F16C / AVX2 twins for the decoders that feed tiled sgemm; both conversions are exact, so they agree
+   bit for bit with the scalar ones (checked by the tests on every path). */
+__attribute__((target("avx2,f16c"))) static void f16_to_f32_f16c(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+__attribute__((target("avx2"))) static void bf16_to_f32_avx2(const uint16_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(v, 16));
+    }
+    for (; i < n; ++i) dst[i] = tk_bf16_to_f32(src[i]);
+}
+
+void tk_f16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n) {
+    if (path != TK_PATH_SCALAR && (tk_cpu_features() & TK_CPU_AVX2)) { f16_to_f32_f16c(src, dst, n); return; }
+    for (int64_t i = 0; i < n; ++i) dst[i] = tk_f16_to_f32(src[i]);
+}
+
+void tk_bf16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n) {
+    if (path != TK_PATH_SCALAR && (tk_cpu_features() & TK_CPU_AVX2)) { bf16_to_f32_avx2(src, dst, n); return; }
+    for (int64_t i = 0; i < n; ++i) dst[i] = tk_bf16_to_f32(src[i]);
 }
 
 void tk_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n) {

@@ -9,9 +9,13 @@
 /// - `Kernels.softmax(_:rows:dim:path:)`: in place, per row, max-subtracted.
 /// - `Kernels.silu`, `.sigmoid`, `.geluTanh` `(_:count:into:path:)`; `Kernels.softplus(_:count:into:)`
 ///   (torch threshold 20; one implementation — it runs on a handful of gate values per token).
+/// - `Kernels.dot(_:_:count:path:)`, `Kernels.axpy(_:_:into:count:path:)` (y += α·x), and
+///   `Kernels.dotRows(_:rows:_:count:stride:inFeatures:into:ldy:path:)`: y[t, j] = x_t · r_j for `count`
+///   rows r_j that are `stride` floats apart (attention scores against a K cache laid out [s, heads, hd]).
 /// - `RotaryEmbedding`: inverse frequencies, cos/sin tables for 1-D or interleaved multimodal (t,h,w)
 ///   positions, and in-place rotation of [tokens, heads, headDim] with partial rotary.
-/// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state.
+/// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state; weight
+///   [channels, k] (HF's [C, 1, k] Conv1d weight as stored).
 import CTendonKernels
 import Foundation
 
@@ -70,6 +74,23 @@ public enum Kernels {
     /// GELU with the tanh approximation (torch `approximate="tanh"`).
     public static func geluTanh(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>, path: KernelPath = .best) {
         tk_gelu_tanh_f32(path.rawValue, x, y, Int64(count))
+    }
+
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, path: KernelPath = .best) -> Float {
+        tk_dot_f32(path.rawValue, a, b, Int64(count))
+    }
+
+    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int,
+                            path: KernelPath = .best) {
+        tk_axpy_f32(path.rawValue, alpha, x, y, Int64(count))
+    }
+
+    /// y[t·ldy + j] = Σ_i x[t·inFeatures + i] · r[j·stride + i] for t < rows, j < count (the f32 linear kernel
+    /// with strided weight rows).
+    public static func dotRows(_ x: UnsafePointer<Float>, rows: Int, _ r: UnsafePointer<Float>, count: Int, stride: Int,
+                               inFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, path: KernelPath = .best) {
+        _ = tk_gemm_f(Int32(TK_F32), path.rawValue, Int64(inFeatures), r, stride * 4, 0, Int64(count), Int64(rows), x,
+                      Int64(inFeatures), y, Int64(ldy))
     }
 
     public static func softplus(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {

@@ -2,16 +2,22 @@
 ///
 /// API summary
 /// - `KernelPath` (.scalar / .avx2 / .avx512vnni), `KernelPath.best` (cpuid at start-up), `.available`.
-/// - `Linear.forward(_:rows:weight:bias:into:pool:path:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
+/// - `Linear.forward(_:rows:weight:bias:into:pool:path:blas:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
 ///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), bias f32 [out] or nil.
-///   F32: OpenBLAS sgemm when T ≥ `Linear.blasMinRows` (and path ≠ scalar), our kernel otherwise.
-///   F16/BF16: converted in registers (F16C / shifts), no copy of W. Quantized W: activations are
-///   quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted with integer SIMD
-///   (AVX2 maddubs or AVX-512-VNNI vpdpbusd); error ≈ 0.5–1 % of the f32 result's RMS.
-///   Output rows are split over `pool`.
-/// - `linear(_:_:bias:pool:path:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
-/// - `BLASInfo.coreName`, `.isGenericCore`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS kernel is active (0.3.21 falls back to a
-///   slow generic one on this CPU unless OPENBLAS_CORETYPE is set).
+///   Output rows are split over `pool`. Which code runs (path ≠ .scalar, `blas: .automatic`):
+///   - F32: our AVX2 kernel for T < `blasMinRows` (32), OpenBLAS sgemm from there.
+///   - F16/BF16: our kernel converting in registers (F16C / shifts, no copy of W) for
+///     T < `tiledMinRows(for:path:)`, then ~1 MB tiles widened to f32 and multiplied by sgemm.
+///   - Quantized: activations quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted
+///     with integer SIMD (AVX2 maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of
+///     the f32 result's RMS. From `tiledMinRows(for:path:)` rows: tiles dequantized (bit-identical to
+///     gguf) for sgemm instead (faster there, exact activations).
+///   OpenBLAS is always called single-threaded, on per-thread slices of the pool. `blas: .never` forces
+///   our kernels, `.always` the sgemm variants (measurements).
+/// - `linear(_:_:bias:pool:path:blas:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].
+/// - `BLASInfo.coreName`, `.isGenericCore`, `.threads`, `.setThreads(_:)`, `.sgemmNT(...)`: which OpenBLAS
+///   kernel is active (0.3.21 can fall back to a slow generic one unless OPENBLAS_CORETYPE is set;
+///   on this machine it reports Cooperlake without it).
 import CBLAS
 import CTendonKernels
 
@@ -62,13 +68,34 @@ public enum BLASInfo {
     }
 }
 
+/// When `Linear` hands work to OpenBLAS.
+public enum BLASUse: Sendable {
+    /// By row count: `Linear.blasMinRows` (f32), `Linear.tiledMinRows(for:path:)` (other dtypes).
+    case automatic
+    /// Our kernels only (f32 included).
+    case never
+    /// sgemm (after widening/dequantizing tiles) at every row count; for measurements.
+    case always
+}
+
 public enum Linear {
-    /// Row count from which f32 weights go to OpenBLAS instead of our kernel.
+    /// Row count from which f32 weights go to OpenBLAS sgemm instead of our kernel.
     public static let blasMinRows = 32
+    /// Row count from which f16/bf16/quantized weights are widened or dequantized tile by tile (≈1 MB of
+    /// f32) and multiplied by sgemm instead of our kernels. `tendon bench gemm` on this machine (1 thread,
+    /// 1024→1024/3072): f16 kernel vs tiles cross near T≈40; the 512-bit VNNI int8 kernels (Q8_0/Q4_K,
+    /// ~120–130 GOP/s) keep up with tiles+sgemm to T≈64-80, the 256-bit ones (~75–90) to T≈40.
+    /// Automatic use of OpenBLAS is skipped when it runs a generic core.
+    public static func tiledMinRows(for dtype: DType, path: KernelPath = .best) -> Int {
+        switch dtype {
+        case .q8_0 where path == .avx512vnni, .q4_K where path == .avx512vnni: 80
+        default: 48
+        }
+    }
 
     public static func forward(_ x: UnsafePointer<Float>, rows T: Int, weight: Tensor, bias: UnsafePointer<Float>?,
                                into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil,
-                               path: KernelPath = .best, useBLAS: Bool = true) throws(TensorError) {
+                               path: KernelPath = .best, blas: BLASUse = .automatic) throws(TensorError) {
         guard weight.rank == 2 else { throw .shapeMismatch("\(weight.name): linear weight must be [out, in], found \(weight.shape)") }
         let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
         guard let rowBytes = weight.dtype.byteCount(elements: inFeatures) else {
@@ -82,10 +109,22 @@ public enum Linear {
         let w = UnsafeRawPointer(weight.rawPointer)
         let cpath = path.rawValue
 
+        // (A `where` clause binds only to the last pattern of a case, hence the precomputed flags.)
+        let allowed = blas != .never && path != .scalar
+        let goodBLAS = blas == .always || !BLASInfo.isGenericCore
+        let f32Rows = blas == .always ? 1 : blasMinRows
+        let tileRows = blas == .always ? 1 : tiledMinRows(for: weight.dtype, path: path)
+        let tiles = allowed && goodBLAS && T >= tileRows && weight.dtype != .f32
         switch weight.dtype {
-        case .f32 where useBLAS && path != .scalar && T >= blasMinRows:
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(outFeatures), Int32(inFeatures), 1,
-                        x, Int32(inFeatures), w.assumingMemoryBound(to: Float.self), Int32(inFeatures), 0, y, Int32(outFeatures))
+        case _ where tiles:
+            tiledSGEMM(x, rows: T, weight: weight, rowBytes: rowBytes, into: y, pool: pool, path: path)
+        case .f32 where allowed && goodBLAS && T >= f32Rows:
+            singleThreadedBLAS()
+            let wf = w.assumingMemoryBound(to: Float.self)
+            split(outFeatures, pool) { range in
+                sgemm(x, rows: T, inFeatures: inFeatures, weightRows: wf + range.lowerBound * inFeatures, count: range.count,
+                      into: y + range.lowerBound, ldy: outFeatures)
+            }
         case .f32, .f16, .bf16:
             let wtype = Int32(weight.dtype.rawValue)
             split(outFeatures, pool) { range in
@@ -116,6 +155,47 @@ public enum Linear {
         }
     }
 
+    /// Decodes W in tiles of rows (≈1 MB of f32 each) and multiplies each with sgemm straight into its
+    /// columns of y; the pool's threads take contiguous slices of output rows, each with its own tile.
+    private static func tiledSGEMM(_ x: UnsafePointer<Float>, rows T: Int, weight: Tensor, rowBytes: Int,
+                                   into y: UnsafeMutablePointer<Float>, pool: ThreadPool?, path: KernelPath) {
+        singleThreadedBLAS()
+        let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+        let tileRows = min(outFeatures, max(16, (1 << 18) / max(inFeatures, 1) / 16 * 16))
+        let w = UnsafeRawPointer(weight.rawPointer), dtype = weight.dtype
+        split(outFeatures, pool) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(tileRows, range.count) * inFeatures)
+            defer { scratch.deallocate() }
+            for o0 in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                let n = min(tileRows, range.upperBound - o0)
+                for r in 0..<n {
+                    let src = w + (o0 + r) * rowBytes, dst = scratch + r * inFeatures
+                    switch dtype {
+                    case .f16: tk_f16_to_f32_row_path(path.rawValue, src.assumingMemoryBound(to: UInt16.self), dst, Int64(inFeatures))
+                    case .bf16: tk_bf16_to_f32_row_path(path.rawValue, src.assumingMemoryBound(to: UInt16.self), dst, Int64(inFeatures))
+                    default: Quantization.decode(src, dtype, inFeatures, dst)
+                    }
+                }
+                sgemm(x, rows: T, inFeatures: inFeatures, weightRows: scratch, count: n, into: y + o0, ldy: outFeatures)
+            }
+        }
+    }
+
+    /// y[t, 0..<count] (row stride ldy) = x[T, in] · rowsᵀ for `count` f32 weight rows.
+    private static func sgemm(_ x: UnsafePointer<Float>, rows T: Int, inFeatures: Int, weightRows: UnsafePointer<Float>,
+                              count: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard count > 0 else { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(count), Int32(inFeatures), 1, x,
+                    Int32(inFeatures), weightRows, Int32(inFeatures), 0, y, Int32(ldy))
+    }
+
+    /// Parallelism comes from our pool only: OpenBLAS's own threads would spin against the pool's on the
+    /// same cores (measured: 2-thread tiles+sgemm slower than 1 thread). Concurrent single-threaded calls
+    /// are safe in OpenBLAS's pthread build.
+    private static func singleThreadedBLAS() {
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
+    }
+
     /// Output rows in chunks of 16 so every thread's first row keeps the 4-row kernels aligned.
     private static func split(_ count: Int, _ pool: ThreadPool?, _ body: (Range<Int>) -> Void) {
         if let pool, count >= 32 { pool.parallelFor(count, grain: 16, body) } else { body(0..<count) }
@@ -124,7 +204,7 @@ public enum Linear {
 
 /// y = x · Wᵀ (+ bias) for an f32 tensor x [..., in]; returns f32 [..., out].
 public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, pool: ThreadPool? = nil,
-                   path: KernelPath = .best) throws(TensorError) -> Tensor {
+                   path: KernelPath = .best, blas: BLASUse = .automatic) throws(TensorError) -> Tensor {
     guard x.dtype == .f32 else { throw .unsupported("\(x.name): linear input must be F32, found \(x.dtype)") }
     guard weight.rank == 2, x.rank >= 1, x.rowLength == weight.shape[1] else {
         throw .shapeMismatch("\(x.name) \(x.shape) · \(weight.name) \(weight.shape)ᵀ")
@@ -142,6 +222,6 @@ public func linear(_ x: Tensor, _ weight: Tensor, bias: Tensor? = nil, pool: Thr
     let y = Tensor(zeros: shape, name: x.name)
     try Linear.forward(x.rawPointer.assumingMemoryBound(to: Float.self), rows: x.rowCount, weight: weight,
                        bias: biasF32.map { UnsafePointer($0.rawPointer.assumingMemoryBound(to: Float.self)) },
-                       into: y.rawPointer.assumingMemoryBound(to: Float.self), pool: pool, path: path)
+                       into: y.rawPointer.assumingMemoryBound(to: Float.self), pool: pool, path: path, blas: blas)
     return y
 }

@@ -6,7 +6,7 @@ import TendonTensor
 struct GemmBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, and the int8 paths (Q8_0, Q4_K weights).",
+        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, the int8 paths (Q8_0, Q4_K) and tiled sgemm.",
         discussion: """
         Shapes T × (in → out) for T in --tokens and the 1024→1024 and 1024→3072 projections, with 1 and 2 \
         threads (our pool; OpenBLAS via openblas_set_num_threads). Quantized rows count 2·T·in·out integer \
@@ -14,7 +14,8 @@ struct GemmBench: ParsableCommand {
         (two FMA pipes: 32 with AVX2, 64 with AVX-512) and × int8 ops/cycle (128 with 256-bit, 256 with \
         512-bit VNNI; our int8 kernels use 256-bit vectors, so half the AVX-512 figure is their ceiling). OpenBLAS 0.3.21 does not \
         recognise this CPU and uses a generic kernel unless OPENBLAS_CORETYPE is set; --openblas-coretype \
-        re-executes the benchmark with it set (tests never set it).
+        re-executes the benchmark with it set (tests never set it). "f32 openblas" is OpenBLAS with its own \
+        threads; Linear (ours, tiles+sgemm) calls it single-threaded on per-thread slices of our pool.
         """)
 
     @Option(help: "Token counts T.") var tokens: [Int] = [1, 64, 512]
@@ -42,6 +43,7 @@ struct GemmBench: ParsableCommand {
         var kernelPath: String
         var openblasCore: String
         var openblasCoretypeEnv: String?
+        var poolRoundTripMicros: Double = 0
         var rows: [Row]
     }
 
@@ -66,8 +68,12 @@ struct GemmBench: ParsableCommand {
             print("our kernels: \(KernelPath.best); OpenBLAS core \(report.openblasCore)"
                   + (report.openblasCoretypeEnv.map { " (OPENBLAS_CORETYPE=\($0) set by this benchmark or its caller)" } ?? " (OPENBLAS_CORETYPE unset)"))
             print("load average \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?") (other work on these cores lowers the 2-thread rows)")
-            print("kernel            T    in→out     threads      ms     GOP/s  %peak(threads used)")
+            print("kernel                T    in→out     threads      ms     GOP/s  %peak(threads used)")
         }
+        let pool2 = ThreadPool(threads: 2)
+        let roundTrip = try Self.time(seconds) { for _ in 0..<100 { pool2.parallelFor(2) { _ in } } } * 10
+        report.poolRoundTripMicros = roundTrip
+        if !json { print(String(format: "ThreadPool(threads: 2) empty parallelFor round trip: %.2f µs", roundTrip)) }
         var rng = SystemRandomNumberGenerator()
         for (inF, outF) in [(1024, 1024), (1024, 3072)] {
             let w = Tensor((0..<(inF * outF)).map { _ in Float.random(in: -0.05...0.05, using: &rng) }, shape: [outF, inF])
@@ -82,10 +88,20 @@ struct GemmBench: ParsableCommand {
                     let pool = threads > 1 ? ThreadPool(threads: threads) : nil
                     for (name, weight) in weights {
                         let ms = try Self.time(seconds) {
-                            try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, useBLAS: false)
+                            try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .never)
                         }
                         report.rows.append(row(name, T, inF, outF, threads, ms, peak: name.contains("int8") ? report.peakInt8GOPs : report.peakF32GFLOPs, cores: cores))
                         if !json { print(Self.format(report.rows.last!)) }
+                        // The alternative Linear.forward picks from Linear.tiledMinRows(for:path:) rows:
+                        // weights widened/dequantized in tiles for sgemm.
+                        if weight.dtype != .f32 && T > 1 {
+                            let ms = try Self.time(seconds) {
+                                try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .always)
+                            }
+                            let label = String(name.prefix(while: { $0 != " " })) + " tiles+sgemm"
+                            report.rows.append(row(label, T, inF, outF, threads, ms, peak: report.peakF32GFLOPs, cores: cores))
+                            if !json { print(Self.format(report.rows.last!)) }
+                        }
                     }
                     BLASInfo.setThreads(threads)
                     let wp = UnsafePointer(w.rawPointer.assumingMemoryBound(to: Float.self))
@@ -112,7 +128,7 @@ struct GemmBench: ParsableCommand {
     }
 
     static func format(_ r: Row) -> String {
-        String(format: "%-14@ %4d  %4d→%-4d  %7d  %8.3f  %8.1f  %5.1f", r.kernel as NSString, r.tokens, r.inFeatures,
+        String(format: "%-18@ %4d  %4d→%-4d  %7d  %8.3f  %8.1f  %5.1f", r.kernel as NSString, r.tokens, r.inFeatures,
                r.outFeatures, r.threads, r.milliseconds, r.gops, r.percentOfPeak)
     }
 

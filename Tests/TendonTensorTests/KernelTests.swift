@@ -81,6 +81,27 @@ import Testing
         }
     }
 
+    @Test func dotAxpyAndStridedRowsMatchDoubleSums() {
+        var rng = SplitMix(seed: 9)
+        let n = 77, keys = 13, stride = 3 * n, T = 3
+        let a = (0..<(T * n)).map { _ in rng.gaussian() }, cache = (0..<(keys * stride)).map { _ in rng.gaussian() }
+        for path in KernelPath.available {
+            let want = zip(a[0..<n], cache[0..<n]).map { Double($0) * Double($1) }.reduce(0, +)
+            #expect(abs(Double(Kernels.dot(a, cache, count: n, path: path)) - want) < 1e-4, "dot \(path)")
+            var y = [Float](repeating: 0, count: T * keys)
+            Kernels.dotRows(a, rows: T, cache, count: keys, stride: stride, inFeatures: n, into: &y, ldy: keys, path: path)
+            for t in 0..<T {
+                for j in 0..<keys {
+                    let w = (0..<n).map { Double(a[t * n + $0]) * Double(cache[j * stride + $0]) }.reduce(0, +)
+                    #expect(abs(Double(y[t * keys + j]) - w) < 1e-4, "dotRows \(path) t \(t) key \(j)")
+                }
+            }
+            var acc = [Float](repeating: 1, count: n)
+            Kernels.axpy(0.5, a, into: &acc, count: n, path: path)
+            #expect(acc == a[0..<n].map { 1 + 0.5 * $0 }, "axpy \(path)")
+        }
+    }
+
     @Test func partialInterleavedMRoPEMatchesTransformers() {
         let H = f.int("rope_heads"), hd = f.int("rope_head_dim"), T = f.int("rope_T"), rd = f.int("rope_rotary_dim")
         let rope = RotaryEmbedding(rotaryDim: rd, theta: f.double("rope_theta"), mropeSection: f.ints("rope_mrope_section"))

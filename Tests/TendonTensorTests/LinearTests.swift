@@ -37,20 +37,33 @@ import Testing
         let weight = try Tensor(wValues, shape: [outF, inF], name: "w").converted(to: dtype)
         let decoded = try weight.dequantized().toArray()
         let pool = ThreadPool(threads: 2)
-        for T in [1, 3, 40] {
+        for T in [1, 3, 40, 84] {
             let x = Tensor((0..<(T * inF)).map { _ in rng.gaussian() }, shape: [T, inF])
             let want = Self.reference(x.toArray(), decoded, bias, T: T, inF: inF, outF: outF)
             let scalar = try linear(x, weight, bias: Tensor(bias, shape: [outF]), path: .scalar).toArray()
             // Quantized weights see int8 activations: ~0.4 % RMS error from rounding x per 32-block.
             let tolerance: Float = dtype.isQuantized ? 0.01 : 1e-5
             #expect(Self.relativeRMS(scalar, want) < tolerance, "\(dtype) T=\(T) scalar \(Self.relativeRMS(scalar, want))")
+            if dtype.isQuantized {
+                // The scalar twin really is the int8 path: rounded activations leave a visible error.
+                #expect(Self.relativeRMS(scalar, want) > 1e-4, "\(dtype) T=\(T): scalar path did not quantize activations")
+            }
             for path in KernelPath.available where path != .scalar {
                 let fast = try linear(x, weight, bias: Tensor(bias, shape: [outF]), path: path).toArray()
                 // Same integer dots, different float summation order (or OpenBLAS for f32, T ≥ 32); Q4_K's
-                // min term cancels, so errors are measured against the output's scale.
-                #expect(Self.maxErrorOverRMS(fast, scalar) < 1e-5, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, scalar))")
+                // min term cancels, so errors are measured against the output's scale. From
+                // tiledMinRows(for:path:) rows quantized weights are dequantized for sgemm: exact activations.
+                let tiled = dtype.isQuantized && T >= Linear.tiledMinRows(for: dtype, path: path) && !BLASInfo.isGenericCore
+                let twin = tiled ? want : scalar
+                #expect(Self.maxErrorOverRMS(fast, twin) < 1e-5, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, twin))")
+                let ours = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path, blas: .never).toArray()
+                #expect(Self.maxErrorOverRMS(ours, scalar) < 1e-5, "\(dtype) T=\(T) \(path) without BLAS")
                 let threaded = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path).toArray()
-                #expect(threaded == fast, "\(dtype) T=\(T) \(path) threaded")
+                // Our kernels split output rows, so each value is computed identically; OpenBLAS on a slice of
+                // columns may block (and so round) differently.
+                let usesBLAS = T >= (dtype == .f32 ? Linear.blasMinRows : Linear.tiledMinRows(for: dtype, path: path))
+                let same = usesBLAS ? Self.maxErrorOverRMS(threaded, fast) < 1e-5 : threaded == fast
+                #expect(same, "\(dtype) T=\(T) \(path) threaded differs by \(Self.maxErrorOverRMS(threaded, fast))")
             }
         }
     }

@@ -18,6 +18,8 @@
 
 enum { TK_CPU_AVX2 = 1, TK_CPU_AVX512VNNI = 2 };
 int tk_cpu_features(void);
+/* Monotonic nanoseconds, for the ThreadPool's bounded spin-waits. */
+uint64_t tk_monotonic_ns(void);
 
 uint16_t tk_f32_to_f16(float x);
 float tk_f16_to_f32(uint16_t h);
@@ -27,6 +29,9 @@ void tk_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void tk_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 void tk_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void tk_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n);
+/* Same results as the plain row decoders, SIMD when path allows it. */
+void tk_f16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n);
+void tk_bf16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t n);
 
 void tk_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void tk_quantize_row_q4_0(const float *x, void *dst, int64_t n);
@@ -67,6 +72,9 @@ void tk_mean_var_f32(int path, const float *x, int64_t n, float *mean, float *va
    convention); cos/sin tables are [tokens, rotary_dim]. */
 void tk_rope_f32(int path, float *x, int64_t tokens, int64_t heads, int64_t head_dim, int64_t rotary_dim,
                  const float *cos_table, const float *sin_table);
+float tk_dot_f32(int path, const float *a, const float *b, int64_t n);
+/* y += alpha · x */
+void tk_axpy_f32(int path, float alpha, const float *x, float *y, int64_t n);
 /* In place over one row. */
 void tk_softmax_f32(int path, float *x, int64_t n);
 
