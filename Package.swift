@@ -45,6 +45,7 @@ let package = Package(
                 swiftSettings: strict),
         .executableTarget(name: "tendon",
                           dependencies: ["TendonService", "TendonControl", "TendonHardware", "TendonModel", "TendonTensor",
+                                         "TendonTraining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),

@@ -24,15 +24,18 @@ public enum HFToGGUFConverter {
         return shape[1] % wanted.blockSize == 0 ? wanted : .f16
     }
 
+    /// `requireTokenizer: false` is for benchmark and test checkpoints only: an on-board file needs its
+    /// tokenizer.
     public static func convert(hfDirectory: String, output: String, quantization: ConvertQuantization,
+                               requireTokenizer: Bool = true,
                                progress: (ConversionProgress) -> Void = { _ in }) throws(CheckpointError)
         -> ConversionSummary
     {
         let directory = URL(fileURLWithPath: hfDirectory)
         let config = try readText(directory, "config.json", required: true)!
         try checkJSONObject(config, file: directory.appendingPathComponent("config.json").path)
-        let tokenizer = try readText(directory, "tokenizer.json", required: true)!
-        try checkJSONObject(tokenizer, file: directory.appendingPathComponent("tokenizer.json").path)
+        let tokenizer = try readText(directory, "tokenizer.json", required: requireTokenizer)
+        if let tokenizer { try checkJSONObject(tokenizer, file: directory.appendingPathComponent("tokenizer.json").path) }
         let checkpoint = try SafetensorsCheckpoint(directory: hfDirectory)
 
         var plan: [ConvertedTensor] = []
@@ -49,8 +52,8 @@ public enum HFToGGUFConverter {
             (TendonGGUFKeys.formatVersion, .uint32(TendonGGUFKeys.formatVersionValue)),
             (TendonGGUFKeys.quantization, .string(quantization.rawValue)),
             (TendonGGUFKeys.configJSON, .string(config)),
-            (TendonGGUFKeys.tokenizerJSON, .string(tokenizer)),
         ]
+        if let tokenizer { metadata.append((TendonGGUFKeys.tokenizerJSON, .string(tokenizer))) }
         for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
                             ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
                             ("generation_config.json", TendonGGUFKeys.generationConfigJSON),

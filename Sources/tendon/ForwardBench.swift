@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TendonModel
 import TendonTensor
+import TendonTraining
 
 /// `tendon bench forward`: prefill tokens/s of the Qwen3.5 backbone, next to PyTorch (transformers, CPU, f32)
 /// on the same random ~50M-parameter checkpoint when the reference environment is present.
@@ -23,6 +24,8 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "Python of the reference environment.") var python: String = "/opt/tendon-ref/bin/python"
     @Option(help: "The reference bench script.") var script: String = "Tools/reference/qwen35_bench.py"
     @Flag(help: "Print JSON.") var json = false
+    @Option(help: "Also time the checkpoint converted to these GGUF types (comma-separated; empty for none).")
+    var quant: String = "q8_0,q4_0,q4_k"
 
     struct TorchResult: Decodable {
         var params: Int
@@ -47,10 +50,56 @@ struct ForwardBench: ParsableCommand {
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
         guard let path else { fail("no checkpoint to time") }
         let pool = ThreadPool(threads: threads)
+        let (ids, best, rssAfterLoad) = time(path: path, pool: pool, ids: torch?.ids)
+        var variants: [(name: String, seconds: Double, rss: Int)] = [("tendon f32", best, rssAfterLoad)]
+        if model == nil {
+            for name in quant.split(separator: ",").map(String.init) where !name.isEmpty {
+                guard let q = ConvertQuantization(rawValue: name) else { fail("--quant: unknown type \(name)") }
+                let file = (scratch ?? NSTemporaryDirectory()) + "/bench-\(name).gguf"
+                do {
+                    _ = try HFToGGUFConverter.convert(hfDirectory: path, output: file, quantization: q, requireTokenizer: false)
+                } catch { fail(error.description) }
+                let (_, seconds, rss) = time(path: file, pool: pool, ids: ids)
+                variants.append(("tendon \(name)", seconds, rss))
+            }
+        }
+        let ours = Double(ids.count) / best
+        if json {
+            var object: [String: Any] = ["tokens": ids.count, "threads": threads, "tendon_seconds": best,
+                                         "tendon_tokens_per_s": ours, "blas_core": BLASInfo.coreName,
+                                         "peak_rss_mb": Double(Self.peakRSSKilobytes()) / 1024,
+                                         "variants": variants.map { ["name": $0.name, "seconds": $0.seconds,
+                                                                     "tokens_per_s": Double(ids.count) / $0.seconds,
+                                                                     "rss_mb": Double($0.rss) / 1024] }]
+            if let torch { object["torch_seconds"] = torch.torch_seconds; object["torch_tokens_per_s"] = torch.torch_tokens_per_s; object["params"] = torch.params }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("Qwen3.5 prefill, \(ids.count) tokens, \(threads) threads, best of \(`repeat`)"
+              + (torch.map { ", \(String(format: "%.1f", Double($0.params) / 1e6))M parameters f32" } ?? "")
+              + ", OpenBLAS core \(BLASInfo.coreName)\(BLASInfo.isGenericCore ? " (generic kernel: set OPENBLAS_CORETYPE)" : "")")
+        print("implementation               seconds   tokens/s   vs pytorch   RSS after load (MB)")
+        func row(_ name: String, _ seconds: Double, _ rate: Double, _ rss: Int?) -> String {
+            name.padding(toLength: 27, withPad: " ", startingAt: 0) + String(format: " %8.3f  %9.1f", seconds, rate)
+                + (torch.map { String(format: "   %8.2f×", rate / $0.torch_tokens_per_s) } ?? "")
+                + (rss.map { String(format: "   %8.0f", Double($0) / 1024) } ?? "")
+        }
+        if let torch { print(row("pytorch f32 (transformers)", torch.torch_seconds, torch.torch_tokens_per_s, nil)) }
+        for v in variants { print(row(v.name, v.seconds, Double(ids.count) / v.seconds, v.rss)) }
+        print(String(format: "peak RSS of this process: %.0f MB", Double(Self.peakRSSKilobytes()) / 1024))
+        if torch == nil && model == nil {
+            print("pytorch: not measured")
+        }
+    }
+
+    /// Loads `path` and returns the ids used and the best prefill time of `repeat` runs, plus the RSS after loading.
+    func time(path: String, pool: ThreadPool, ids given: [Int]?) -> ([Int], Double, Int) {
         let backbone: Qwen35TextModel
         do { backbone = try Qwen35TextModel(path: path, pool: pool) } catch { fail(error.description) }
+        let rss = Self.currentRSSKilobytes()
         var rng = SystemRandomNumberGenerator()
-        let ids = torch?.ids ?? (0..<tokens).map { _ in Int.random(in: 0..<backbone.config.vocabSize, using: &rng) }
+        let ids = given ?? (0..<tokens).map { _ in Int.random(in: 0..<backbone.config.vocabSize, using: &rng) }
         var best = Double.infinity
         do {
             var warm = backbone.makeCache()
@@ -62,30 +111,18 @@ struct ForwardBench: ParsableCommand {
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
         } catch { fail(error.description) }
-        let ours = Double(ids.count) / best
-        if json {
-            var object: [String: Any] = ["tokens": ids.count, "threads": threads, "tendon_seconds": best,
-                                         "tendon_tokens_per_s": ours, "blas_core": BLASInfo.coreName]
-            if let torch { object["torch_seconds"] = torch.torch_seconds; object["torch_tokens_per_s"] = torch.torch_tokens_per_s; object["params"] = torch.params }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
-            return
-        }
-        print("Qwen3.5 prefill, \(ids.count) tokens, \(threads) threads, best of \(`repeat`)"
-              + (torch.map { ", \(String(format: "%.1f", Double($0.params) / 1e6))M parameters f32" } ?? "")
-              + ", OpenBLAS core \(BLASInfo.coreName)\(BLASInfo.isGenericCore ? " (generic kernel: set OPENBLAS_CORETYPE)" : "")")
-        print("implementation            seconds   tokens/s")
-        func row(_ name: String, _ seconds: Double, _ rate: Double) -> String {
-            name.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: " %8.3f  %9.1f", seconds, rate)
-        }
-        print(row("tendon", best, ours))
-        if let torch {
-            print(row("pytorch (transformers)", torch.torch_seconds, torch.torch_tokens_per_s))
-            print(String(format: "tendon / pytorch: %.2f×", ours / torch.torch_tokens_per_s))
-        } else if model == nil {
-            print("pytorch: not measured")
-        }
+        return (ids, best, rss)
     }
+
+    static func statusField(_ name: String) -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
+        }
+        return 0
+    }
+    static func peakRSSKilobytes() -> Int { statusField("VmHWM") }
+    static func currentRSSKilobytes() -> Int { statusField("VmRSS") }
 
     /// Runs the reference script; a missing environment or a failing script ends the command with one line.
     func runReference(out: String) -> TorchResult {
