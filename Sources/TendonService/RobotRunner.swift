@@ -57,6 +57,10 @@ public final class RobotRunner {
     public let logger: Logger
     private let shouldStop: @Sendable () -> Bool
 
+    /// Reply margin on top of wire time: generous for start-up and diagnostics, tight inside the loop.
+    static let startupLatencyMarginNanos: UInt64 = 20_000_000
+    static let loopLatencyMarginNanos: UInt64 = 1_500_000
+
     public init(options: RunOptions, logger: Logger, shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.options = options
         self.logger = logger
@@ -100,7 +104,7 @@ public final class RobotRunner {
                 }
                 // Start-up transactions are not time-critical: a generous margin, so a busy host never
                 // turns a slow reply into a refused start. The loop tightens it (see runLoop).
-                let configuration = DynamixelBus.Configuration(retries: 3, latencyMarginNanos: 20_000_000)
+                let configuration = DynamixelBus.Configuration(retries: 3, latencyMarginNanos: Self.startupLatencyMarginNanos)
                 sessions.append(try ServoBusSession.open(config: bus, path: path, robot: robot,
                                                          calibration: calibration,
                                                          busConfiguration: configuration, logger: logger))
@@ -256,7 +260,7 @@ public final class RobotRunner {
                          report: inout RunReport) throws {
         // In the loop a reply later than wire time + 1.5 ms is counted missing (the next cycle asks again);
         // the cycle must fit its 5 ms period.
-        for session in sessions { session.bus.configuration.latencyMarginNanos = 1_500_000 }
+        for session in sessions { session.bus.configuration.latencyMarginNanos = Self.loopLatencyMarginNanos }
         let io = try DynamixelArmsIO(sessions: sessions, jointsPerArm: robot.joints.count, missLimit: options.missLimit)
         let period = UInt64(1_000_000_000 / robot.servoRateHz)
         var replay: ReplayFile?
@@ -347,6 +351,8 @@ public final class RobotRunner {
         let (b, id) = DynamixelArmsIO.decode(faultCode: fault.code)
         guard b < sessions.count, let id, let servo = sessions[b].servos.first(where: { $0.config.id == id }),
               let reg = servo.model.register(.hardwareErrorStatus) else { return [] }
+        // Not time-critical any more: the generous start-up margin again.
+        sessions[b].bus.configuration.latencyMarginNanos = Self.startupLatencyMarginNanos
         do {
             let bits = try sessions[b].bus.read1(id, address: reg.address)
             return ["bus \(sessions[b].config.name) servo \(id) Hardware Error Status: \(DynamixelHardwareErrorStatus(rawValue: bits))"]
