@@ -9,7 +9,7 @@ struct Tendon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tendon",
         abstract: "Run a VLA policy on an ALOHA-class dual-arm robot, and the tools around it.",
-        subcommands: [RunCommand.self, SimCommand.self, DoctorCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, SimCommand.self, DoctorCommand.self, BenchCommand.self, RecordCommand.self, ReplayCommand.self])
 
     /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;
     /// `--help` documents every command).

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import TendonService
+
+struct RecordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Record teleoperated episodes (leader arms drive the followers) as ALOHA HDF5 files.",
+        discussion: """
+        Leaders are read with torque off; the followers follow them through the real-time loop and the \
+        safety filter (grippers mapped through the config's normalization constants). Each frame, at the \
+        control frequency: follower qpos/qvel/effort, the leader-derived action, one image per camera, \
+        the loop timestamp. Files: OUT/episode_<N>.hdf5, N continuing after existing ones, written under \
+        a temporary name and renamed when complete. Interactive: a countdown, start by Enter or a \
+        squeeze-and-release of a leader gripper, stop after --seconds (or Enter), then keep or discard. \
+        --yes records every episode back to back and keeps them all. With --sim the simulated leaders \
+        play a demonstration. Exits 0 on success, 1 after a failure while recording (a full disk: the arms \
+        hold, then stop; finished episodes stay), 2 when the robot may not start.
+        """)
+
+    @Option(help: "Robot config (YAML).") var robot: String = "Configs/robots/aloha.yaml"
+    @Flag(help: "Start the simulated robot in this process.") var sim = false
+    @Option(name: .customLong("ports-json"), help: "Ports file written by `tendon sim`.") var portsJSON: String?
+    @Option(help: "Output directory.") var out: String
+    @Option(help: "Number of episodes.") var episodes: Int = 1
+    @Option(help: "Seconds per episode.") var seconds: Double
+    @Option(help: "Task text stored in every episode (with --sim: replaced by the demonstration's instruction).") var task: String
+    @Flag(help: "Store camera frames as JPEG (ALOHA 2 layout).") var compress = false
+    @Flag(help: "No prompts: record every episode and keep it.") var yes = false
+    @Flag(help: "Debug logging.") var verbose = false
+
+    func validate() throws {
+        if sim && portsJSON != nil { throw ValidationError("--sim and --ports-json exclude each other") }
+        if episodes < 1 { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
+        if !(seconds > 0) { throw ValidationError("--seconds must be positive, got \(seconds)") }
+    }
+
+    func run() throws {
+        installStopSignals()
+        signal(SIGXFSZ, SIG_IGN)  // a file-size limit must surface as a write error, not kill the process
+        let options = RecordOptions(robotPath: robot, ports: sim ? .simulator : portsJSON.map { .portsJSON($0) } ?? .config,
+                                    outDirectory: out, episodes: episodes, seconds: seconds, task: task, compress: compress,
+                                    failAtFrame: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_AT_FRAME"].flatMap(Int.init),
+                                    failEpisode: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_EPISODE"].flatMap(Int.init) ?? 0)
+        let stop: @Sendable () -> Bool = { stopRequested.load(ordering: .relaxed) }
+        let recordOperator: any RecordOperator = yes ? ScriptedOperator(shouldStop: stop) : TerminalOperator(shouldStop: stop)
+        let runner = RecordRunner(options: options, logger: makeLogger("tendon.record", verbose: verbose),
+                                  recordOperator: recordOperator)
+        if sim { SimulatedRecording.attach(to: runner) }
+        let result = runner.run()
+        if result.exitCode != 0 { fail(result.exit, code: result.exitCode) }
+        print("recorded \(result.episodes.count) episode(s) in \(out)\(result.discarded > 0 ? ", \(result.discarded) discarded" : "")"
+              + (result.slowEpisodes.isEmpty ? "" : "; below 90 % of the control rate: \(result.slowEpisodes.joined(separator: ", "))"))
+    }
+}
+
+/// Prompts on the terminal: Enter (or a leader-gripper squeeze-and-release) starts and stops.
+final class TerminalOperator: RecordOperator {
+    private let shouldStop: @Sendable () -> Bool
+    init(shouldStop: @escaping @Sendable () -> Bool) { self.shouldStop = shouldStop }
+
+    private func enterPressed(timeoutMillis: Int32) -> Bool {
+        var fd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        guard poll(&fd, 1, timeoutMillis) > 0 else { return false }
+        _ = readLine()
+        return true
+    }
+
+    func waitForStart(episode index: Int, task: String, gesture: () -> Bool) -> Bool {
+        print("episode \(index): \(task)\n  press Enter or squeeze-and-release a leader gripper to start")
+        while !shouldStop() {
+            if enterPressed(timeoutMillis: 20) || gesture() { break }
+        }
+        if shouldStop() { return false }
+        for n in stride(from: 3, to: 0, by: -1) {
+            print("  \(n)…")
+            usleep(1_000_000)
+        }
+        print("  recording (Enter stops)")
+        return !shouldStop()
+    }
+
+    func stopRequested() -> Bool { shouldStop() || enterPressed(timeoutMillis: 0) }
+
+    func keep(episode index: Int, frames: Int, achievedHz: Double, rateOK: Bool) -> Bool {
+        print(String(format: "\nepisode %d: %d frames at %.1f Hz%@. Keep it? [Y/n] ", index, frames, achievedHz,
+                     rateOK ? "" : " (below 90 % of the control rate)"), terminator: "")
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "y"
+        return answer.isEmpty || answer.hasPrefix("y")
+    }
+
+    func status(_ line: String) {
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+}
