@@ -11,56 +11,49 @@ public protocol LeaderDemonstration: Sendable {
     func leaderTargets(atSeconds seconds: Double) -> [Double]
 }
 
-/// A smooth reach-and-squeeze around a start pose: `1 − cos` offsets (zero velocity at the start) on the
-/// arm joints and one gripper closing and opening. Used when no task demonstration is available.
-public struct ReachDemonstration: LeaderDemonstration {
-    public var task: String
-    public var start: [Double]
-    public var amplitudes: [Double]
-    public var periodSeconds: Double
-    public var grippers: GripperConstants
-    public var gripperJoints: [Int]
+/// The sim task's scripted demonstration (SimWorld): reach the target block with the named arm, touch
+/// it with the gripper closing, retreat, go home. A new random task per episode.
+public struct TaskDemonstration: LeaderDemonstration {
+    public var simTask: SimTask
+    public var script: ScriptedDemonstration
 
-    public init(task: String, start: [Double], grippers: GripperConstants, gripperJoints: [Int], seed: UInt64,
-                amplitude: Double = 0.25, periodSeconds: Double = 3) {
-        self.task = task
-        self.start = start
-        self.grippers = grippers
-        self.gripperJoints = gripperJoints
-        self.periodSeconds = periodSeconds
-        var state = seed &+ 0x9E37_79B9_7F4A_7C15
-        amplitudes = start.indices.map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Double(state >> 11) / Double(1 << 53)
-            return amplitude * (u * 2 - 1)
-        }
+    public init(grippers: GripperConstants, seed: UInt64, rateHz: Double = 50) {
+        simTask = SimTask(world: SimWorld(grippers: grippers), seed: seed)
+        script = ScriptedDemonstration.touch(task: simTask, rateHz: rateHz)
     }
 
-    public func leaderTargets(atSeconds seconds: Double) -> [Double] {
-        let phase = 1 - cos(2 * .pi * max(seconds, 0) / periodSeconds)
-        var q = zip(start, amplitudes).map { $0 + $1 * phase / 2 }
-        for j in gripperJoints where j < q.count {
-            // Open → closed → open once a period, in leader units.
-            q[j] = grippers.leaderOpen + (grippers.leaderClosed - grippers.leaderOpen) * phase / 2
-        }
-        return q
+    public var task: String { simTask.instruction }
+    public func leaderTargets(atSeconds seconds: Double) -> [Double] { script.leaderTargets(at: seconds) }
+}
+
+/// Minimum-jerk move of the leaders from one pose to another (between episodes: back to the start).
+public struct HomingDemonstration: LeaderDemonstration {
+    public var from: [Double]
+    public var to: [Double]
+    public var seconds: Double
+    public var task: String { "return to the start pose" }
+
+    public init(from: [Double], to: [Double], seconds: Double) {
+        self.from = from
+        self.to = to
+        self.seconds = max(seconds, 1e-3)
+    }
+
+    public func leaderTargets(atSeconds t: Double) -> [Double] {
+        let u = min(max(t / seconds, 0), 1)
+        let s = u * u * u * (10 - 15 * u + 6 * u * u)
+        return zip(from, to).map { $0 + ($1 - $0) * s }
     }
 }
 
 /// Moves the simulated leader servos' shafts along a demonstration, as hands would (torque off).
 final class SimulatedLeaderHands: @unchecked Sendable {
-    private let simulator: SimulatedRobot
-    private let robot: RobotConfig
-    private let calibration: CalibrationFile
+    private let puppet: LeaderPuppet
     private let demonstration = Mutex<(any LeaderDemonstration, UInt64)?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
 
-    init(simulator: SimulatedRobot, robot: RobotConfig, calibration: CalibrationFile) {
-        self.simulator = simulator
-        self.robot = robot
-        self.calibration = calibration
-    }
+    init(puppet: LeaderPuppet) { self.puppet = puppet }
 
     /// Starts playing `demo` now (replacing any previous one); nil lets the leaders rest where they are.
     func play(_ demo: (any LeaderDemonstration)?) {
@@ -71,8 +64,7 @@ final class SimulatedLeaderHands: @unchecked Sendable {
         let thread = Thread { [self] in
             while !stopping.load(ordering: .acquiring) {
                 if let (demo, origin) = demonstration.withLock({ $0 }) {
-                    let t = Double(MonotonicClock.nowNanos() - origin) / 1e9
-                    move(to: demo.leaderTargets(atSeconds: t))
+                    puppet.apply(leader: demo.leaderTargets(atSeconds: Double(MonotonicClock.nowNanos() - origin) / 1e9))
                 }
                 usleep(5_000)
             }
@@ -85,18 +77,5 @@ final class SimulatedLeaderHands: @unchecked Sendable {
     func stop() {
         stopping.store(true, ordering: .releasing)
         while !finished.load(ordering: .acquiring) { usleep(1_000) }
-    }
-
-    private func move(to q: [Double]) {
-        let perArm = robot.joints.count
-        for (arm, bus) in robot.leaderBuses.enumerated() {
-            guard let simBus = simulator.bus(bus.name) else { continue }
-            for servo in bus.servos {
-                guard let j = robot.joints.firstIndex(where: { $0.name == servo.joint }),
-                      arm * perArm + j < q.count,
-                      let c = calibration.servo(bus: bus.name, id: servo.id) else { continue }
-                simBus.moveShaft(id: servo.id, to: c.ticks(radians: q[arm * perArm + j]))
-            }
-        }
     }
 }

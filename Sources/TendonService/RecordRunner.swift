@@ -170,7 +170,11 @@ public final class RecordRunner {
             try Self.torqueOff(leaders)
             try RobotRunner.enableTorque(robot: robot, sessions: followers)
             if let simulator {
-                let h = SimulatedLeaderHands(simulator: simulator, robot: robot, calibration: calibration)
+                let puppet: LeaderPuppet
+                do { puppet = try LeaderPuppet(robot: robot, calibration: calibration, simulator: simulator) } catch {
+                    throw StartupError("simulator: \(error)")
+                }
+                let h = SimulatedLeaderHands(puppet: puppet)
                 h.start()
                 hands = h
             }
@@ -239,9 +243,16 @@ public final class RecordRunner {
                 let start = io.samples.latest().map { Array($0.values[(3 * n)..<(4 * n)]) } ?? [Double](repeating: 0, count: n)
                 let leaderStart = leaderPose(followerCommand: start, gripperJoints: gripperJoints, grippers: robot.grippers)
                 let demo = demonstration?(episode, leaderStart, robot)
-                    ?? ReachDemonstration(task: options.task, start: leaderStart, grippers: robot.grippers,
-                                          gripperJoints: gripperJoints, seed: UInt64(episode))
+                    ?? TaskDemonstration(grippers: robot.grippers, seed: UInt64.random(in: 0...UInt64.max))
                 task = demo.task
+                // Scripts start from the simulator's start pose: bring the leaders there first.
+                let home = demo.leaderTargets(atSeconds: 0)
+                let distance = zip(home, leaderStart).map { abs($0 - $1) }.max() ?? 0
+                if distance > 1e-3 {
+                    let seconds = max(0.5, distance / 1.0)
+                    hands.play(HomingDemonstration(from: leaderStart, to: home, seconds: seconds))
+                    usleep(UInt32((seconds + 0.2) * 1e6))
+                }
                 guard recordOperator.waitForStart(episode: episode, task: task, gesture: { false }) else { break }
                 hands.play(demo)
             } else {
