@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
         .testTarget(name: "TendonDataTests", dependencies: ["TendonData"], swiftSettings: strict),
-        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "CAllocationCounter"],
+        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "TendonData", "CAllocationCounter"],
                     swiftSettings: strict),
     ]
 )

@@ -48,7 +48,14 @@ struct RecordCommand: ParsableCommand {
                                   recordOperator: recordOperator)
         if sim { SimulatedRecording.attach(to: runner) }
         let result = runner.run()
-        if result.exitCode != 0 { fail(result.exit, code: result.exitCode) }
+        if result.exitCode != 0 {
+            // After a failed write (EFBIG, ENOSPC) libhdf5 1.10 keeps the broken file registered and its
+            // exit handler crashes closing it; finished episodes are closed and fsynced, so leave without
+            // running exit handlers once the one line is out.
+            FileHandle.standardError.write(Data(("tendon: " + result.exit + "\n").utf8))
+            fflush(nil)
+            _exit(result.exitCode)
+        }
         print("recorded \(result.episodes.count) episode(s) in \(out)\(result.discarded > 0 ? ", \(result.discarded) discarded" : "")"
               + (result.slowEpisodes.isEmpty ? "" : "; below 90 % of the control rate: \(result.slowEpisodes.joined(separator: ", "))"))
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TendonHardware
+import TendonData
 
 /// The `tendon` executable built next to the test bundle (swift build --build-tests builds both).
 let tendonExecutable: URL? = {
@@ -101,4 +102,58 @@ struct CommandLineTests {
         #expect(missing.stderr.split(separator: "\n").count == 1)
         #expect(missing.stderr.contains("/nonexistent.yaml"))
     }
+}
+
+@Suite(.serialized, .enabled(if: tendonExecutable != nil, "the tendon executable is not built next to the tests"))
+struct RecordCommandLineTests {
+    @Test func recordTwoSimulatedEpisodes() throws {
+        let out = recordDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "2",
+                                                     "--seconds", "3", "--task", "x", "--yes"]).wait()
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        for n in 0..<2 {
+            let e = try Episode.read(path: out + "/episode_\(n).hdf5")
+            #expect(e.frameCount >= 135 && e.frameCount <= 151)
+            #expect(largestSpread(e.qpos, joints: 14) > 0.3)
+            for camera in e.cameras {
+                let image = try e.image(camera: camera, frame: e.frameCount / 2)
+                #expect(image.rgb.contains { $0 != 0 }, "camera \(camera) recorded a blank frame")
+            }
+        }
+    }
+
+    @Test func sigkillMidEpisodeLeavesNoHalfEpisode() throws {
+        let out = recordDirectory("kill")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let running = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "3",
+                                                      "--seconds", "2", "--task", "x", "--yes"])
+        #expect(waitForFile(out + "/episode_0.hdf5", seconds: 20))
+        #expect(waitForFile(out + "/.episode_1.hdf5.partial", seconds: 10))
+        usleep(500_000)  // well inside episode 1
+        kill(running.process.processIdentifier, SIGKILL)
+        _ = running.wait()
+        #expect(!FileManager.default.fileExists(atPath: out + "/episode_1.hdf5"))
+        #expect(try Episode.read(path: out + "/episode_0.hdf5").frameCount > 90)
+        // The next session removes the leftover and continues the numbering after the finished file.
+        #expect(EpisodeDirectoryProbe.next(out) == 1)
+    }
+
+    @Test func fileSizeLimitMidEpisodeIsOneClearLine() throws {
+        let out = recordDirectory("fsize")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        // RLIMIT_FSIZE of 64 KiB: the first episode (~110 KB for 3 s without cameras) cannot be completed.
+        let result = try Running(URL(fileURLWithPath: "/bin/bash"), ["-c", "ulimit -f 64; exec \"$0\" \"$@\"", tendonExecutable!.path,
+                                                                     "record", "--robot", alohaConfigPath, "--sim", "--out", out,
+                                                                     "--episodes", "2", "--seconds", "3", "--task", "x", "--yes"]).wait()
+        #expect(result.status == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("the arms held"))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        #expect(names.isEmpty, "left: \(names)")
+    }
+}
+
+enum EpisodeDirectoryProbe {
+    static func next(_ path: String) -> Int? { (try? EpisodeDirectory(path: path))?.nextIndex() }
 }
