@@ -246,7 +246,7 @@ final class H5ExtendableDataset {
         let plist = H5Pcreate(tendon_h5p_dataset_create())
         defer { H5Pclose(plist) }
         var chunk = [hsize_t(max(chunkRows, 1))] + rowShape.map { hsize_t(max($0, 1)) }
-        if growSecondAxis, chunk.count > 1 { chunk[1] = 4096 }
+        if growSecondAxis, chunk.count > 1 { chunk[1] = 1024 }  // padded JPEG rows: small chunks waste less
         H5Pset_chunk(plist, Int32(chunk.count), chunk)
         let lcpl = H5Pcreate(tendon_h5p_link_create())
         defer { H5Pclose(lcpl) }

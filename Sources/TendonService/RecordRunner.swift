@@ -12,13 +12,37 @@ public struct RecordingCamera: Sendable {
     public var height: Int
     /// Copies the newest frame into the buffer (width·height·3 bytes); false when none yet.
     public var copyLatest: @Sendable (UnsafeMutableRawBufferPointer) -> Bool
+    /// Simulated cameras: render the scene for these follower joints now, so the image matches the frame.
+    public var prepare: (@Sendable ([Double]) -> Void)?
 
-    public init(name: String, width: Int, height: Int, copyLatest: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Bool) {
+    public init(name: String, width: Int, height: Int, copyLatest: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Bool,
+                prepare: (@Sendable ([Double]) -> Void)? = nil) {
         self.name = name
         self.width = width
         self.height = height
         self.copyLatest = copyLatest
+        self.prepare = prepare
     }
+
+    /// The simulated world's cameras (SimWorld.cameraNames) looking at `task`, rendered by the recorder
+    /// thread once per frame from the recorded follower joints.
+    public static func simulated(task: SimTask, width: Int, height: Int) throws(CameraError) -> [RecordingCamera] {
+        let joints = JointBox()
+        var cameras: [RecordingCamera] = []
+        for name in SimWorld.cameraNames {
+            let camera = try SimCamera(name: name, task: task, width: width, height: height, fps: 50, joints: { joints.get() })
+            cameras.append(RecordingCamera(name: name, width: width, height: height,
+                                           copyLatest: { camera.copyLatestFrame(into: $0) != nil },
+                                           prepare: { q in joints.set(q); camera.renderOnce() }))
+        }
+        return cameras
+    }
+}
+
+final class JointBox: Sendable {
+    private let value = Mutex<[Double]>([])
+    func get() -> [Double] { value.withLock { $0 } }
+    func set(_ q: [Double]) { value.withLock { $0 = q } }
 }
 
 /// How an operator starts, stops and keeps episodes. `ScriptedOperator` (`--yes`) keeps everything.
@@ -56,6 +80,9 @@ public struct RecordOptions: Sendable {
     public var failEpisode: Int
     /// Seconds the arms hold after a recording failure before the loop stops.
     public var holdSecondsAfterFailure: Double
+    /// Size of the simulated cameras' images (`--sim`).
+    public var simCameraWidth = 160
+    public var simCameraHeight = 120
 
     public init(robotPath: String, ports: PortSource, outDirectory: String, episodes: Int, seconds: Double, task: String,
                 compress: Bool = false, lockMemory: Bool? = nil, failAtFrame: Int? = nil, failEpisode: Int = 0,
@@ -98,8 +125,6 @@ public final class RecordRunner {
     public var cameras: [RecordingCamera]
     /// With `--sim`: the demonstration played on the simulated leaders for episode `index` (nil: a reach).
     public var demonstration: (@Sendable (_ index: Int, _ start: [Double], _ robot: RobotConfig) -> any LeaderDemonstration)?
-    /// Called once the simulator is up (before the loop), so the caller can attach simulated cameras.
-    public var onSimulatorStarted: ((SimulatedRobot, RobotConfig) -> [RecordingCamera])?
 
     public init(options: RecordOptions, logger: Logger, recordOperator: any RecordOperator, cameras: [RecordingCamera] = []) {
         self.options = options
@@ -139,7 +164,6 @@ public final class RecordRunner {
                     try sim.start()
                     simulator = sim
                     ports = sim.ports
-                    if let attach = onSimulatorStarted { cameras += attach(sim, robot) }
                 } catch { throw StartupError("simulator: \(error)") }
             case .portsJSON(let path):
                 ports = try RobotRunner.readPortsFile(path)
@@ -239,12 +263,19 @@ public final class RecordRunner {
                 break
             }
             var task = options.task
+            var episodeCameras = cameras
             if let hands {
                 let start = io.samples.latest().map { Array($0.values[(3 * n)..<(4 * n)]) } ?? [Double](repeating: 0, count: n)
                 let leaderStart = leaderPose(followerCommand: start, gripperJoints: gripperJoints, grippers: robot.grippers)
                 let demo = demonstration?(episode, leaderStart, robot)
                     ?? TaskDemonstration(grippers: robot.grippers, seed: UInt64.random(in: 0...UInt64.max))
                 task = demo.task
+                if let scripted = demo as? TaskDemonstration {
+                    do {
+                        episodeCameras = try RecordingCamera.simulated(task: scripted.simTask, width: options.simCameraWidth,
+                                                                       height: options.simCameraHeight)
+                    } catch { throw StartupError("simulated cameras: \(error)") }
+                }
                 // Scripts start from the simulator's start pose: bring the leaders there first.
                 let home = demo.leaderTargets(atSeconds: 0)
                 let distance = zip(home, leaderStart).map { abs($0 - $1) }.max() ?? 0
@@ -263,12 +294,12 @@ public final class RecordRunner {
                         Self.leaderGripper(followerCommand: s.values[3 * n + $0], grippers: robot.grippers)) })
                 }) else { break }
             }
-            let layout = EpisodeLayout(jointCount: n, cameras: cameras.map { CameraLayout(name: $0.name, width: $0.width, height: $0.height) },
+            let layout = EpisodeLayout(jointCount: n, cameras: episodeCameras.map { CameraLayout(name: $0.name, width: $0.width, height: $0.height) },
                                        compress: options.compress, sim: hands != nil, task: task, fps: fps)
             let writer = try directory.beginEpisode(layout: layout, seconds: options.seconds)
             if episode == options.failEpisode { writer.failAfterFrames = options.failAtFrame }
             logger.info("episode \(episode): recording \(options.seconds) s — \(task)")
-            let outcome = recordEpisode(writer: writer, loop: loop, io: io, fps: fps)
+            let outcome = recordEpisode(writer: writer, loop: loop, io: io, fps: fps, cameras: episodeCameras)
             hands?.play(nil)
             switch outcome {
             case .failed(let message):
@@ -324,7 +355,8 @@ public final class RecordRunner {
 
     /// The recorder thread's work for one episode: one frame per control period from the newest state
     /// sample and the newest camera images. A period with no new state sample is a dropped frame.
-    private func recordEpisode(writer: EpisodeWriter, loop: ControlLoop<TeleopArmsIO>, io: TeleopArmsIO, fps: Double) -> EpisodeOutcome {
+    private func recordEpisode(writer: EpisodeWriter, loop: ControlLoop<TeleopArmsIO>, io: TeleopArmsIO, fps: Double,
+                               cameras: [RecordingCamera]) -> EpisodeOutcome {
         let n = io.jointCount
         let step = UInt64(1e9 / fps)
         let total = Int((options.seconds * fps).rounded())
@@ -343,7 +375,9 @@ public final class RecordRunner {
             if now > due + step { dropped += 1; continue }  // this period passed while we were late
             guard let sample = io.samples.latest(), sample.index != lastIndex else { dropped += 1; continue }
             lastIndex = sample.index
+            let qpos = Array(sample.values[0..<n])
             for c in cameras.indices {
+                cameras[c].prepare?(qpos)
                 let ok = images[c].withUnsafeMutableBytes { cameras[c].copyLatest($0) }
                 if !ok { for i in images[c].indices { images[c][i] = 0 } }
             }
@@ -352,7 +386,7 @@ public final class RecordRunner {
             lastStamp = sample.timestampNanos
             let v = sample.values
             let frame = EpisodeFrame(timestampSeconds: Double(sample.timestampNanos - first) / 1e9,
-                                     qpos: Array(v[0..<n]), qvel: Array(v[n..<(2 * n)]), effort: Array(v[(2 * n)..<(3 * n)]),
+                                     qpos: qpos, qvel: Array(v[n..<(2 * n)]), effort: Array(v[(2 * n)..<(3 * n)]),
                                      action: Array(v[(3 * n)..<(4 * n)]), images: images)
             do { try writer.append(frame) } catch { return .failed(error.description) }
             frames += 1

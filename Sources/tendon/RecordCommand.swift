@@ -46,7 +46,6 @@ struct RecordCommand: ParsableCommand {
         let recordOperator: any RecordOperator = yes ? ScriptedOperator(shouldStop: stop) : TerminalOperator(shouldStop: stop)
         let runner = RecordRunner(options: options, logger: makeLogger("tendon.record", verbose: verbose),
                                   recordOperator: recordOperator)
-        if sim { SimulatedRecording.attach(to: runner) }
         let result = runner.run()
         if result.exitCode != 0 {
             // After a failed write (EFBIG, ENOSPC) libhdf5 1.10 keeps the broken file registered and its

@@ -136,6 +136,10 @@ func syntheticFrame(_ t: Int, cameras: [CameraLayout]) -> EpisodeFrame {
         let episode = try Episode.read(path: fixture("tendon_episode.hdf5"))
         #expect(episode.frameCount == 12)
         #expect(episode.task == "stack the blocks")
+        let compressed = try Episode.read(path: fixture("tendon_episode_compressed.hdf5"))
+        #expect(compressed.compressed && compressed.frameCount == 12)
+        #expect(compressed.attributes["rate_ok"] == 0)
+        #expect(try compressed.image(camera: "cam_high", frame: 3).width == 32)
     }
 
     @Test func episodeNumbersContinueAfterExistingFiles() throws {
@@ -202,4 +206,12 @@ func writeCheckerFixture() throws {
     let target = fixture("tendon_episode.hdf5")
     try? FileManager.default.removeItem(atPath: target)
     try FileManager.default.copyItem(atPath: written, toPath: target)
+
+    let compressed = try dir.beginEpisode(layout: EpisodeLayout(cameras: cameras, compress: true, sim: false, task: "stack the blocks", fps: 50),
+                                          seconds: 1, batchFrames: 5)
+    for t in 0..<12 { try compressed.append(syntheticFrame(t, cameras: cameras)) }
+    let writtenCompressed = try compressed.finish(summary: EpisodeSummary(achievedHz: 44, droppedFrames: 3, rateOK: false))
+    let compressedTarget = fixture("tendon_episode_compressed.hdf5")
+    try? FileManager.default.removeItem(atPath: compressedTarget)
+    try FileManager.default.copyItem(atPath: writtenCompressed, toPath: compressedTarget)
 }

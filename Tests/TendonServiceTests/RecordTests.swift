@@ -62,8 +62,17 @@ func largestSpread(_ values: [Double], joints: Int) -> Double {
 
 @Suite(.serialized) struct RecordRunnerTests {
     func options(_ out: String, episodes: Int, seconds: Double) -> RecordOptions {
-        RecordOptions(robotPath: alohaConfigPath, ports: .simulator, outDirectory: out, episodes: episodes, seconds: seconds,
-                      task: "ignored with --sim", lockMemory: false, holdSecondsAfterFailure: 0.2)
+        var o = RecordOptions(robotPath: alohaConfigPath, ports: .simulator, outDirectory: out, episodes: episodes, seconds: seconds,
+                              task: "ignored with --sim", lockMemory: false, holdSecondsAfterFailure: 0.2)
+        o.simCameraWidth = 64
+        o.simCameraHeight = 48
+        return o
+    }
+
+    /// Mean absolute difference between two frames of a camera.
+    func change(_ e: Episode, camera: String, _ a: Int, _ b: Int) throws -> Double {
+        let x = try e.image(camera: camera, frame: a).rgb, y = try e.image(camera: camera, frame: b).rgb
+        return Double(zip(x, y).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) }) / Double(x.count)
     }
 
     @Test func recordsTeleoperatedEpisodesOnTheSimulator() throws {
@@ -95,6 +104,31 @@ func largestSpread(_ values: [Double], joints: Int) -> Double {
             let stamps = try #require(e.timestamps)
             #expect(stamps.first == 0 && zip(stamps, stamps.dropFirst()).allSatisfy { $0 < $1 })
             #expect((e.attributes["achieved_hz"] ?? 0) > 0 && e.attributes["rate_ok"] != nil)
+            // The simulated cameras see the scene, and the arms move in it.
+            #expect(e.cameras == SimWorld.cameraNames.sorted())
+            for camera in e.cameras {
+                let image = try e.image(camera: camera, frame: e.frameCount / 2)
+                #expect(image.width == 64 && image.height == 48)
+                #expect(Set(image.rgb).count > 4, "\(camera) is blank")
+            }
+            #expect(try change(e, camera: "cam_high", 0, e.frameCount - 1) > 0.5)
+        }
+    }
+
+    @Test func compressedEpisodesHoldDecodableJPEG() throws {
+        let out = recordDirectory("jpeg")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var o = options(out, episodes: 1, seconds: 1)
+        o.compress = true
+        let result = RecordRunner(options: o, logger: quietLogger(), recordOperator: ScriptedOperator()).run()
+        #expect(result.exitCode == 0, "\(result.exit)")
+        let e = try Episode.read(path: out + "/episode_0.hdf5")
+        #expect(e.compressed && e.cameras.count == 4)
+        for camera in e.cameras {
+            let lengths = try #require(e.compressedLengths[camera])
+            #expect(lengths.count == e.frameCount && lengths.allSatisfy { $0 > 0 })
+            let image = try e.image(camera: camera, frame: e.frameCount - 1)
+            #expect(image.width == 64 && image.height == 48 && Set(image.rgb).count > 4)
         }
     }
 
