@@ -85,4 +85,15 @@ public struct EpisodeSummary: Sendable, Equatable {
         self.droppedFrames = droppedFrames
         self.rateOK = rateOK
     }
+
+    /// The minimum acceptable share of the target rate.
+    public static let minimumRateFraction = 0.9
+
+    /// From the frames' own loop timestamps: (frames − 1) intervals over the first-to-last span. An
+    /// episode below 90 % of `fps` (or with fewer than two frames) is not rate-OK.
+    public init(frames: Int, firstNanos: UInt64, lastNanos: UInt64, droppedFrames: Int, fps: Double) {
+        let span = lastNanos > firstNanos ? Double(lastNanos - firstNanos) / 1e9 : 0
+        let achieved = frames > 1 && span > 0 ? Double(frames - 1) / span : 0
+        self.init(achievedHz: achieved, droppedFrames: droppedFrames, rateOK: achieved >= Self.minimumRateFraction * fps)
+    }
 }

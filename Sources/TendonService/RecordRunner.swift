@@ -398,9 +398,8 @@ public final class RecordRunner {
             }
             if recordOperator.stopRequested() { break }
         }
-        let span = Double(lastStamp - (firstStamp ?? lastStamp)) / 1e9
-        let achieved = frames > 1 && span > 0 ? Double(frames - 1) / span : 0
-        return .recorded(EpisodeSummary(achievedHz: achieved, droppedFrames: dropped, rateOK: achieved >= 0.9 * fps), frames: frames)
+        return .recorded(EpisodeSummary(frames: frames, firstNanos: firstStamp ?? lastStamp, lastNanos: lastStamp,
+                                        droppedFrames: dropped, fps: fps), frames: frames)
     }
 
     /// Inverse of the teleoperation gripper map, to place simulated leaders where the followers are.

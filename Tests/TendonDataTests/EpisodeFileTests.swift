@@ -142,6 +142,17 @@ func syntheticFrame(_ t: Int, cameras: [CameraLayout]) -> EpisodeFrame {
         #expect(try compressed.image(camera: "cam_high", frame: 3).width == 32)
     }
 
+    @Test func achievedRateIsCheckedAgainstNinetyPercent() {
+        // 151 frames over 3 s: 50 Hz.
+        let ok = EpisodeSummary(frames: 151, firstNanos: 1_000, lastNanos: 1_000 + 3_000_000_000, droppedFrames: 0, fps: 50)
+        #expect(abs(ok.achievedHz - 50) < 1e-9 && ok.rateOK)
+        // 45 Hz is exactly 90 %: accepted; 44.7 Hz is not.
+        #expect(EpisodeSummary(frames: 136, firstNanos: 0, lastNanos: 3_000_000_000, droppedFrames: 15, fps: 50).rateOK)
+        let slow = EpisodeSummary(frames: 135, firstNanos: 0, lastNanos: 3_000_000_000, droppedFrames: 16, fps: 50)
+        #expect(!slow.rateOK && slow.achievedHz < 45)
+        #expect(!EpisodeSummary(frames: 1, firstNanos: 5, lastNanos: 5, droppedFrames: 0, fps: 50).rateOK)
+    }
+
     @Test func episodeNumbersContinueAfterExistingFiles() throws {
         let path = temporaryDirectory("numbers")
         for name in ["episode_0.hdf5", "episode_3.hdf5", ".episode_4.hdf5.partial", "episode_x.hdf5", "notes.txt"] {
