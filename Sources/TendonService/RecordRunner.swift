@@ -258,7 +258,7 @@ public final class RecordRunner {
         let fps = Double(robot.controlFrequencyHz)
         for episode in 0..<options.episodes {
             if let fault = loop.fault {
-                result.exit = "control loop fault before episode \(episode): \(fault); stopping"
+                result.exit = "\(Self.describe(fault, followers: followers, leaders: leaders)) before episode \(episode); stopping"
                 result.exitCode = 1
                 break
             }
@@ -314,7 +314,7 @@ public final class RecordRunner {
             case .fault(let fault):
                 writer.abort()
                 io.freeze()
-                result.exit = "control loop fault during episode \(episode): \(fault); episode discarded"
+                result.exit = "\(Self.describe(fault, followers: followers, leaders: leaders)) during episode \(episode); the arms held, then the loop stopped; episode discarded"
                 result.exitCode = 1
                 logger.error("\(result.exit)")
                 usleep(UInt32(options.holdSecondsAfterFailure * 1e6))
@@ -344,6 +344,23 @@ public final class RecordRunner {
                 logger.info("saved \(path): \(frames) frames, \(rate), \(summary.droppedFrames) dropped")
             }
             if recordOperator.stopRequested() { break }
+        }
+    }
+
+    /// Names the bus and servo of a loop fault (leader faults carry bus index + 16, see TeleopArmsIO).
+    static func describe(_ fault: CycleFault, followers: [ServoBusSession], leaders: [ServoBusSession]) -> String {
+        var (b, id) = DynamixelArmsIO.decode(faultCode: fault.code)
+        var sessions = followers
+        if b >= 16 { b -= 16; sessions = leaders }
+        guard b >= 0, b < sessions.count else { return "control loop fault: \(fault)" }
+        let bus = sessions[b].config.name
+        let servo = id.flatMap { id in sessions[b].servos.first { $0.config.id == id } }
+            .map { " servo \($0.config.id) (\($0.config.joint))" } ?? ""
+        switch fault.kind {
+        case .deviceLost: return "bus \(bus) (\(sessions[b].path)) disappeared"
+        case .timeout: return "bus \(bus)\(servo) stopped answering"
+        case .deviceError: return "bus \(bus)\(servo) raised a hardware error alert"
+        default: return "bus \(bus)\(servo): control loop fault \(fault)"
         }
     }
 

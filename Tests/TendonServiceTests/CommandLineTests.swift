@@ -123,6 +123,22 @@ struct RecordCommandLineTests {
         }
     }
 
+    @Test func replayARecordedEpisode() throws {
+        let out = recordDirectory("cli-replay")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let recorded = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "1",
+                                                       "--seconds", "2", "--task", "x", "--yes"]).wait()
+        #expect(recorded.status == 0, "stderr: \(recorded.stderr)")
+        let report = out + "/replay.json"
+        let replayed = try Running(tendonExecutable!, ["replay", out + "/episode_0.hdf5", "--robot", alohaConfigPath, "--sim",
+                                                       "--settle", "0.3", "--report", report]).wait()
+        #expect(replayed.status == 0, "stderr: \(replayed.stderr)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        #expect((saved?["policy"] as? String)?.hasSuffix("episode_0.hdf5") == true)
+        let missing = try Running(tendonExecutable!, ["replay", out + "/nope.hdf5", "--robot", alohaConfigPath, "--sim"]).wait()
+        #expect(missing.status == 2 && missing.stderr.contains("nope.hdf5") && missing.stderr.split(separator: "\n").count == 1)
+    }
+
     @Test func sigkillMidEpisodeLeavesNoHalfEpisode() throws {
         let out = recordDirectory("kill")
         defer { try? FileManager.default.removeItem(atPath: out) }

@@ -168,8 +168,15 @@ final class TeleopAllocationProbeIO: ControlCycleIO {
             k += 0.05
             usleep(10_000)
         }
+        // Frozen: the command stays put whatever the leaders do.
         teleop.freeze()
+        usleep(20_000)
+        let frozenAction = try #require(teleop.samples.latest()).values[42..<56]
+        start[0] = -0.3
+        puppet.apply(leader: start)
         usleep(50_000)
+        let laterAction = try #require(teleop.samples.latest()).values[42..<56]
+        #expect(Array(frozenAction) == Array(laterAction))
         _ = thread.stop()
         #expect(loop.fault == nil, "\(String(describing: loop.fault))")
         #expect(probe.after - probe.before == 0, "\(probe.after - probe.before) allocations on the real-time thread")

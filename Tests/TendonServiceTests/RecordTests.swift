@@ -60,6 +60,15 @@ func largestSpread(_ values: [Double], joints: Int) -> Double {
     }
 }
 
+@Test func alohaEpisodesWithoutTimestampsReplayAtTheirFrameRate() throws {
+    let path = repositoryRoot.appendingPathComponent("Tests/Fixtures/hdf5/h5py_raw.hdf5").path
+    let replay = try ReplayFile.episode(path: path, joints: 14)
+    #expect(replay.seconds.count == 20)
+    #expect(abs(replay.seconds[19] - 19.0 / 50) < 1e-12)
+    #expect(abs(replay.positions[3][2] - (0.03 + 2 + 0.001)) < 1e-5)  // /action, not qpos
+    #expect(throws: StartupError.self) { try ReplayFile.episode(path: path, joints: 12) }
+}
+
 @Suite(.serialized) struct RecordRunnerTests {
     func options(_ out: String, episodes: Int, seconds: Double) -> RecordOptions {
         var o = RecordOptions(robotPath: alohaConfigPath, ports: .simulator, outDirectory: out, episodes: episodes, seconds: seconds,
