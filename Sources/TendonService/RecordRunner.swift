@@ -255,6 +255,20 @@ public final class RecordRunner {
         defer { _ = thread.stop() }
         logger.info("teleoperation running at \(robot.servoRateHz) Hz; recording at \(robot.controlFrequencyHz) Hz into \(directory.path)")
 
+        // The followers first walk slowly to where the leaders are.
+        let approachDeadline = MonotonicClock.nowNanos() + 30_000_000_000
+        var announced = false
+        while io.isApproaching && loop.fault == nil && MonotonicClock.nowNanos() < approachDeadline && !recordOperator.stopRequested() {
+            if !announced {
+                logger.info("followers approaching the leaders' pose at \(io.approachRadiansPerSecond) rad/s")
+                announced = true
+            }
+            usleep(10_000)
+        }
+        if io.isApproaching && loop.fault == nil {
+            io.freeze()
+            throw StartupError("the followers did not reach the leaders' pose within 30 s; check the leader arms")
+        }
         let fps = Double(robot.controlFrequencyHz)
         for episode in 0..<options.episodes {
             if let fault = loop.fault {

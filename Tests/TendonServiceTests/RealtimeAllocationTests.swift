@@ -156,13 +156,22 @@ final class TeleopAllocationProbeIO: ControlCycleIO {
         let probe = TeleopAllocationProbeIO(inner: teleop, firstCycle: 100, lastCycle: 1600)
         let period: UInt64 = 2_000_000
         let loop = try ControlLoop(io: probe, limits: limits, periodNanos: period, maxWaypoints: 4)
+        // The leader waist starts 0.4 rad away from the follower's: the followers approach it slowly.
+        let puppet = try LeaderPuppet(robot: robot, calibration: fixture.calibration, simulator: fixture.sim)
+        var start = ScriptedDemonstration.startPose(grippers: robot.grippers)
+        start[0] = 0.4
+        puppet.apply(leader: start)
         let thread = RealtimeThread(config: RealtimeConfig(periodNanos: period, priority: 50, cpu: 1, lockMemory: false))
         try thread.start(loop)
-        let puppet = try LeaderPuppet(robot: robot, calibration: fixture.calibration, simulator: fixture.sim)
-        var k = 0.0
-        var start = ScriptedDemonstration.startPose(grippers: robot.grippers)
+        usleep(300_000)
+        let early = try #require(teleop.samples.latest())
+        #expect(teleop.isApproaching)
+        #expect(early.values[42] > 0.01 && early.values[42] < 0.25, "approach command \(early.values[42]) after 0.3 s")
+        while teleop.isApproaching && loop.fault == nil { usleep(10_000) }
+        #expect(abs(try #require(teleop.samples.latest()).values[42] - 0.4) < 1e-3)
+        var k = asin(1.0)  // continue from 0.4 = 0.4·sin(k)
         while !probe.done.load(ordering: .acquiring) {
-            start[0] = 0.2 * sin(k)
+            start[0] = 0.4 * sin(k)
             start[13] = robot.grippers.leaderClosed + 0.3 * (1 + sin(k))
             puppet.apply(leader: start)
             k += 0.05
