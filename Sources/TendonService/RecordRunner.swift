@@ -49,8 +49,10 @@ final class JointBox: Sendable {
 public protocol RecordOperator: AnyObject {
     /// Before episode `index`: countdown, then return when recording should start; false aborts the session.
     func waitForStart(episode index: Int, task: String, gesture: () -> Bool) -> Bool
-    /// During an episode: true when the operator asks to stop early.
+    /// During an episode: true when the operator asks to stop early (may consume a key press).
     func stopRequested() -> Bool
+    /// The whole session is cancelled (SIGINT/SIGTERM); consumes nothing.
+    func cancelled() -> Bool
     /// After an episode: keep it?
     func keep(episode index: Int, frames: Int, achievedHz: Double, rateOK: Bool) -> Bool
     /// The live line (elapsed, achieved Hz, dropped frames).
@@ -62,6 +64,7 @@ public final class ScriptedOperator: RecordOperator {
     public init(shouldStop: @escaping @Sendable () -> Bool = { false }) { self.shouldStop = shouldStop }
     public func waitForStart(episode index: Int, task: String, gesture: () -> Bool) -> Bool { !shouldStop() }
     public func stopRequested() -> Bool { shouldStop() }
+    public func cancelled() -> Bool { shouldStop() }
     public func keep(episode index: Int, frames: Int, achievedHz: Double, rateOK: Bool) -> Bool { true }
     public func status(_ line: String) {}
 }
@@ -258,14 +261,14 @@ public final class RecordRunner {
         // The followers first walk slowly to where the leaders are.
         let approachDeadline = MonotonicClock.nowNanos() + 30_000_000_000
         var announced = false
-        while io.isApproaching && loop.fault == nil && MonotonicClock.nowNanos() < approachDeadline && !recordOperator.stopRequested() {
+        while io.isApproaching && loop.fault == nil && MonotonicClock.nowNanos() < approachDeadline && !recordOperator.cancelled() {
             if !announced {
                 logger.info("followers approaching the leaders' pose at \(io.approachRadiansPerSecond) rad/s")
                 announced = true
             }
             usleep(10_000)
         }
-        if io.isApproaching && loop.fault == nil {
+        if io.isApproaching && loop.fault == nil && !recordOperator.cancelled() {
             io.freeze()
             throw StartupError("the followers did not reach the leaders' pose within 30 s; check the leader arms")
         }
@@ -425,7 +428,7 @@ public final class RecordRunner {
                 lastStatus = now
                 let elapsed = Double(now - origin) / 1e9
                 let hz = frames > 1 ? Double(frames - 1) / (Double(lastStamp - first) / 1e9) : 0
-                recordOperator.status(String(format: "\r%5.1f s / %.0f s   %5.1f Hz   %d dropped", elapsed, options.seconds, hz, dropped))
+                recordOperator.status(String(format: "\r%5.1f s / %.1f s   %5.1f Hz   %d dropped", elapsed, options.seconds, hz, dropped))
             }
             if recordOperator.stopRequested() { break }
         }

@@ -65,10 +65,21 @@ final class TerminalOperator: RecordOperator {
     private let shouldStop: @Sendable () -> Bool
     init(shouldStop: @escaping @Sendable () -> Bool) { self.shouldStop = shouldStop }
 
+    private var inputClosed = false
+
+    /// A line on standard input within the timeout. End of input is not a key press: the gesture
+    /// still works, and the keep prompt then takes its default.
     private func enterPressed(timeoutMillis: Int32) -> Bool {
+        guard !inputClosed else {
+            if timeoutMillis > 0 { usleep(UInt32(timeoutMillis) * 1000) }
+            return false
+        }
         var fd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
         guard poll(&fd, 1, timeoutMillis) > 0 else { return false }
-        _ = readLine()
+        if readLine() == nil {
+            inputClosed = true
+            return false
+        }
         return true
     }
 
@@ -87,12 +98,15 @@ final class TerminalOperator: RecordOperator {
     }
 
     func stopRequested() -> Bool { shouldStop() || enterPressed(timeoutMillis: 0) }
+    func cancelled() -> Bool { shouldStop() }
 
     func keep(episode index: Int, frames: Int, achievedHz: Double, rateOK: Bool) -> Bool {
         print(String(format: "\nepisode %d: %d frames at %.1f Hz%@. Keep it? [Y/n] ", index, frames, achievedHz,
                      rateOK ? "" : " (below 90 % of the control rate)"), terminator: "")
-        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "y"
-        return answer.isEmpty || answer.hasPrefix("y")
+        let answer = inputClosed ? "y" : readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "y"
+        let keep = answer.isEmpty || answer.hasPrefix("y")
+        print(keep ? "  kept" : "  discarded")
+        return keep
     }
 
     func status(_ line: String) {

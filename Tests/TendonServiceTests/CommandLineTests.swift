@@ -139,6 +139,36 @@ struct RecordCommandLineTests {
         #expect(missing.status == 2 && missing.stderr.contains("nope.hdf5") && missing.stderr.split(separator: "\n").count == 1)
     }
 
+    @Test func interactiveEnterStartsAndTheAnswerDiscards() throws {
+        let out = recordDirectory("interactive")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let input = Pipe()
+        let process = Process()
+        process.executableURL = tendonExecutable!
+        process.arguments = ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "2", "--seconds", "0.5", "--task", "x"]
+        process.currentDirectoryURL = repositoryRoot
+        process.standardInput = input
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let collected = DataBox()
+        DispatchQueue.global().async { collected.set(output.fileHandleForReading.readDataToEndOfFile()) }
+        input.fileHandleForWriting.write(Data("\n".utf8))                     // start episode 0
+        #expect(waitForFile(out + "/.episode_0.hdf5.partial", seconds: 20))
+        usleep(2_000_000)                                                       // 3-2-1 is over, 0.5 s recorded
+        input.fileHandleForWriting.write(Data("n\n\n".utf8))                  // discard it, start episode 1
+        #expect(waitForFile(out + "/.episode_0.hdf5.partial", seconds: 20))     // same number again
+        usleep(5_000_000)
+        try input.fileHandleForWriting.close()                                  // end of input: keep by default
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let stdout = String(decoding: collected.wait(), as: UTF8.self)
+        #expect(stdout.contains("discarded") && stdout.contains("kept"), "stdout: \(stdout)")
+        #expect(stdout.contains("recorded 1 episode(s)") && stdout.contains("1 discarded"), "stdout: \(stdout)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: out))?.sorted() == ["episode_0.hdf5"])
+    }
+
     @Test func sigkillMidEpisodeLeavesNoHalfEpisode() throws {
         let out = recordDirectory("kill")
         defer { try? FileManager.default.removeItem(atPath: out) }
@@ -172,4 +202,16 @@ struct RecordCommandLineTests {
 
 enum EpisodeDirectoryProbe {
     static func next(_ path: String) -> Int? { (try? EpisodeDirectory(path: path))?.nextIndex() }
+}
+
+final class DataBox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var data: Data?
+    func set(_ d: Data) { condition.lock(); data = d; condition.signal(); condition.unlock() }
+    func wait() -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
 }
