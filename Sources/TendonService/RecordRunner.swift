@@ -83,6 +83,8 @@ public struct RecordOptions: Sendable {
     public var failEpisode: Int
     /// Seconds the arms hold after a recording failure before the loop stops.
     public var holdSecondsAfterFailure: Double
+    /// Consecutive missed replies before a servo (follower or leader) counts as unresponsive.
+    public var missLimit: Int32 = 10
     /// Size of the simulated cameras' images (`--sim`).
     public var simCameraWidth = 160
     public var simCameraHeight = 120
@@ -240,8 +242,8 @@ public final class RecordRunner {
         let perArm = robot.joints.count
         let gripperJoints = robot.joints.indices.filter { robot.joints[$0].name == "gripper" }
             .flatMap { j in (0..<followers.count).map { $0 * perArm + j } }
-        let io = try TeleopArmsIO(followers: DynamixelArmsIO(sessions: followers, jointsPerArm: perArm),
-                                  leaders: DynamixelArmsIO(sessions: leaders, jointsPerArm: perArm),
+        let io = try TeleopArmsIO(followers: DynamixelArmsIO(sessions: followers, jointsPerArm: perArm, missLimit: options.missLimit),
+                                  leaders: DynamixelArmsIO(sessions: leaders, jointsPerArm: perArm, missLimit: options.missLimit),
                                   gripperJoints: gripperJoints, grippers: robot.grippers)
         let n = io.jointCount
         let period = UInt64(1_000_000_000 / robot.servoRateHz)

