@@ -49,9 +49,7 @@ struct RecordCommand: ParsableCommand {
         installStopSignals()
         signal(SIGXFSZ, SIG_IGN)  // a file-size limit must surface as a write error, not kill the process
         var options = RecordOptions(robotPath: robot, ports: sim ? .simulator : portsJSON.map { .portsJSON($0) } ?? .config,
-                                    outDirectory: out, episodes: episodes, seconds: seconds, task: task, compress: compress,
-                                    failAtFrame: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_AT_FRAME"].flatMap(Int.init),
-                                    failEpisode: ProcessInfo.processInfo.environment["TENDON_RECORD_FAIL_EPISODE"].flatMap(Int.init) ?? 0)
+                                    outDirectory: out, episodes: episodes, seconds: seconds, task: task, compress: compress)
         options.missLimit = missLimit
         if let size = cameraSize { (options.simCameraWidth, options.simCameraHeight) = size }
         let stop: @Sendable () -> Bool = { stopRequested.load(ordering: .relaxed) }
