@@ -60,15 +60,15 @@ public struct SimWorld: Sendable {
     public func cameraView(named name: String, joints: [Double]) -> SimCameraView? {
         switch name {
         case "cam_high":
-            return SimCameraView(position: Vec3(0, -0.42, 0.78), lookAt: Vec3(0, 0.02, 0), up: Vec3(0, 0, 1),
+            return SimCameraView(position: Vec3(0, -0.32, 1.0), lookAt: Vec3(0, 0.04, 0), up: Vec3(0, 0, 1),
                                  verticalFOV: 58 * .pi / 180)
         case "cam_low":
             return SimCameraView(position: Vec3(0, -0.55, 0.16), lookAt: Vec3(0, 0.05, 0.02), up: Vec3(0, 0, 1),
                                  verticalFOV: 58 * .pi / 180)
         case "cam_left_wrist", "cam_right_wrist":
             let g = armFrames(name == "cam_left_wrist" ? .left : .right, joints: joints).gripper
-            let position = g.apply(Vec3(0.0, 0, 0.06))
-            let target = g.apply(Vec3(0.2, 0, -0.01))
+            let position = g.apply(Vec3(0.04, 0, 0.05))
+            let target = g.apply(Vec3(0.2, 0, -0.02))
             return SimCameraView(position: position, lookAt: target, up: g.rotation.z,
                                  verticalFOV: 70 * .pi / 180)
         default:
