@@ -94,7 +94,11 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
                 latch(CycleFault(kind: .invalidState))
             }
         }
-        if !readOK { flags.insert([.readFault, .stateInvalid]) }
+        // Two inserts, not an array literal: the literal allocates an Array on the real-time thread.
+        if !readOK {
+            flags.insert(.readFault)
+            flags.insert(.stateInvalid)
+        }
 
         if !started && readOK && !holding {
             let measured = UnsafeBufferPointer(state)

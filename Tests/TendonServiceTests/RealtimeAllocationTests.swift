@@ -150,8 +150,9 @@ final class TeleopAllocationProbeIO: ControlCycleIO {
         let limits = try RobotRunner.jointLimits(robot: robot, sessions: followers)
         try RecordRunner.torqueOff(leaders)
         try RobotRunner.enableTorque(robot: robot, sessions: followers)
-        let teleop = try TeleopArmsIO(followers: DynamixelArmsIO(sessions: followers, jointsPerArm: 7),
-                                      leaders: DynamixelArmsIO(sessions: leaders, jointsPerArm: 7),
+        // As above, the miss limit is out of reach: a loaded machine's late reply must not turn into a fault.
+        let teleop = try TeleopArmsIO(followers: DynamixelArmsIO(sessions: followers, jointsPerArm: 7, missLimit: 1_000_000),
+                                      leaders: DynamixelArmsIO(sessions: leaders, jointsPerArm: 7, missLimit: 1_000_000),
                                       gripperJoints: [6, 13], grippers: robot.grippers)
         let probe = TeleopAllocationProbeIO(inner: teleop, firstCycle: 100, lastCycle: 1600)
         let period: UInt64 = 2_000_000
