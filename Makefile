@@ -1,6 +1,6 @@
 # Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev pkg-config rt-tests
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libturbojpeg0-dev pkg-config rt-tests
 PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
 SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
@@ -60,6 +60,7 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/tokenizer_fixtures.py --out Tests/Fixtures/tokenizer
 	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
+	$(REFERENCE_VENV)/bin/python Tools/reference/hdf5_fixtures.py --out Tests/Fixtures/hdf5
 
 clean:
 	rm -rf .build

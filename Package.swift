@@ -24,6 +24,8 @@ let package = Package(
                        providers: [.apt(["libserialport-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
         // SIMD kernels (AVX2 / AVX-512-VNNI via per-function target attributes, chosen at run time by cpuid).
@@ -39,12 +41,13 @@ let package = Package(
         .target(name: "TendonControl",
                 dependencies: ["TendonHardware", "CCap", "CTendonSupport"],
                 swiftSettings: strict),
+        .target(name: "TendonData", dependencies: ["TendonHardware", "CHDF5", "CTurboJPEG"], swiftSettings: strict),
         .target(name: "TendonService",
-                dependencies: ["TendonControl", "TendonHardware", "CBLAS",
+                dependencies: ["TendonControl", "TendonHardware", "TendonData", "CBLAS",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .executableTarget(name: "tendon",
-                          dependencies: ["TendonService", "TendonControl", "TendonHardware", "TendonModel", "TendonTensor",
+                          dependencies: ["TendonService", "TendonControl", "TendonHardware", "TendonData", "TendonModel", "TendonTensor",
                                          "TendonTraining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
@@ -65,7 +68,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "TendonControlTests", dependencies: ["TendonControl", "CAllocationCounter"],
                     swiftSettings: strict),
-        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "CAllocationCounter"],
+        .testTarget(name: "TendonDataTests", dependencies: ["TendonData"], swiftSettings: strict),
+        .testTarget(name: "TendonServiceTests", dependencies: ["TendonService", "TendonData", "CAllocationCounter"],
                     swiftSettings: strict),
     ]
 )

@@ -94,7 +94,11 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
                 latch(CycleFault(kind: .invalidState))
             }
         }
-        if !readOK { flags.insert([.readFault, .stateInvalid]) }
+        // Two inserts, not an array literal: the literal allocates an Array on the real-time thread.
+        if !readOK {
+            flags.insert(.readFault)
+            flags.insert(.stateInvalid)
+        }
 
         if !started && readOK && !holding {
             let measured = UnsafeBufferPointer(state)
@@ -105,11 +109,13 @@ public final class ControlLoop<IO: ControlCycleIO>: RealtimeCycle, @unchecked Se
         }
 
         if started && !holding {
-            if let slot = mailbox.takeLatest() {
-                interpolator.begin(slot, nowNanos: nowNanos, from: UnsafeBufferPointer(command))
-                takenCount.add(1, ordering: .relaxed)
+            if !io.directSetpoint(into: setpoint, nowNanos: nowNanos) {
+                if let slot = mailbox.takeLatest() {
+                    interpolator.begin(slot, nowNanos: nowNanos, from: UnsafeBufferPointer(command))
+                    takenCount.add(1, ordering: .relaxed)
+                }
+                interpolator.evaluate(atNanos: nowNanos, into: setpoint)
             }
-            interpolator.evaluate(atNanos: nowNanos, into: setpoint)
             let rejectedBefore = filter.rejectedRequests
             filter.apply(request: UnsafeBufferPointer(setpoint), into: command)
             if filter.rejectedRequests != rejectedBefore {

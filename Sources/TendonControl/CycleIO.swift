@@ -56,4 +56,12 @@ public protocol ControlCycleIO: AnyObject {
     func readState(into positions: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault)
     /// Sends the position command (count == jointCount), already filtered by the safety filter.
     func writeCommand(_ positions: UnsafeBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault)
+    /// Teleoperation: fills `setpoint` (count == jointCount) from a device read in this cycle's
+    /// `readState` (leader arms) and returns true; the loop then filters it instead of evaluating its
+    /// trajectory. Called after a good read only. Default: false (trajectories from the mailbox).
+    func directSetpoint(into setpoint: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) -> Bool
+}
+
+extension ControlCycleIO {
+    public func directSetpoint(into setpoint: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) -> Bool { false }
 }

@@ -37,6 +37,11 @@ public final class DynamixelArmsIO: ControlCycleIO {
     private let lastPositions: UnsafeMutablePointer<Double>
     /// Measured joint velocities (rad/s), refreshed with positions; for recorders via `velocity(joint:)`.
     private let lastVelocities: UnsafeMutablePointer<Double>
+    /// Effort per joint: Present Current in mA, or Present Load in 0.1 % on models without current
+    /// sensing (XL430/XC430 leaders). Signed in the joint's direction.
+    private let lastEfforts: UnsafeMutablePointer<Double>
+    /// Per servo: mA per current unit, or 1 (load units) without current sensing.
+    private let servoEffortScale: UnsafeMutablePointer<Double>
     private let busLost: UnsafeMutablePointer<Bool>
     private let busCount: Int
 
@@ -63,6 +68,9 @@ public final class DynamixelArmsIO: ControlCycleIO {
         lastPositions.initialize(repeating: 0, count: jointCount)
         lastVelocities = .allocate(capacity: jointCount)
         lastVelocities.initialize(repeating: 0, count: jointCount)
+        lastEfforts = .allocate(capacity: jointCount)
+        lastEfforts.initialize(repeating: 0, count: jointCount)
+        servoEffortScale = .allocate(capacity: total)
         busLost = .allocate(capacity: busCount)
         busLost.initialize(repeating: false, count: busCount)
 
@@ -78,6 +86,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
                 (servoCalibration + k).initialize(to: servo.calibration)
                 servoMinTicks[k] = servo.commandTicks.lowerBound
                 servoMaxTicks[k] = servo.commandTicks.upperBound
+                servoEffortScale[k] = servo.model.currentMilliampsPerUnit ?? 1
                 if servo.config.shadowOf == nil {
                     lastPositions[servoJoint[k]] = servo.calibration.radians(ticks: servo.presentTicks)
                 }
@@ -109,6 +118,8 @@ public final class DynamixelArmsIO: ControlCycleIO {
         servoMisses.deallocate()
         lastPositions.deallocate()
         lastVelocities.deallocate()
+        lastEfforts.deallocate()
+        servoEffortScale.deallocate()
         busLost.deallocate()
     }
 
@@ -126,6 +137,13 @@ public final class DynamixelArmsIO: ControlCycleIO {
     public func isLost(bus: Int) -> Bool { busLost[bus] }
 
     public func readState(into positions: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
+        try transmitReads()
+        try collectReads(into: positions)
+    }
+
+    /// First half of `readState`: sends the SYNC READ on every bus. A caller driving several arm sets
+    /// (followers and leaders) transmits on all of them before collecting any, so all wires overlap.
+    public func transmitReads() throws(CycleFault) {
         for b in 0..<busCount where !busLost[b] {
             do {
                 try reads[b].transmit(on: sessions[b].bus)
@@ -134,6 +152,10 @@ public final class DynamixelArmsIO: ControlCycleIO {
                 throw CycleFault(kind: .deviceLost, code: Self.faultCode(bus: b, id: 0xFF))
             }
         }
+    }
+
+    /// Second half of `readState`: collects the replies and fills `positions`.
+    public func collectReads(into positions: UnsafeMutableBufferPointer<Double>) throws(CycleFault) {
         var fault: CycleFault?
         for b in 0..<busCount {
             if busLost[b] {
@@ -166,6 +188,8 @@ public final class DynamixelArmsIO: ControlCycleIO {
                         let velocityUnits = group.value(index: i, offset: Self.velocityOffset, size: 4)
                         lastVelocities[joint] = Double(calibration.direction) * Double(velocityUnits)
                             * DynamixelUnits.rpmPerVelocityUnit * (2 * .pi / 60)
+                        let effortUnits = Int16(truncatingIfNeeded: group.value(index: i, offset: 0, size: 2))
+                        lastEfforts[joint] = Double(calibration.direction) * Double(effortUnits) * servoEffortScale[k]
                     }
                 } else {
                     missedReplies.add(1, ordering: .relaxed)
@@ -205,4 +229,8 @@ public final class DynamixelArmsIO: ControlCycleIO {
     /// Joint velocity measured in the last good read (rad/s). Racy by design (a reader may see a value
     /// one cycle old); used only for logs and recordings.
     public func velocity(joint: Int) -> Double { lastVelocities[joint] }
+
+    /// Effort measured in the last good read (mA, or 0.1 % load on models without current sensing).
+    /// Same caveat as `velocity(joint:)`; the teleoperation IO reads it on the real-time thread itself.
+    public func effort(joint: Int) -> Double { lastEfforts[joint] }
 }

@@ -18,6 +18,13 @@ final class PolicyDriver: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let finished = Atomic<Bool>(false)
     private let failureText = Mutex<String?>(nil)
+    private let replayEnd = Atomic<UInt64>(0)
+
+    /// Loop-clock time of the replay's last waypoint once it is published, else nil.
+    var replayEndNanos: UInt64? {
+        let t = replayEnd.load(ordering: .acquiring)
+        return t == 0 ? nil : t
+    }
 
     /// Sine chunks: one second long, a new one every half second (overlapping, like asynchronous inference).
     static let publishIntervalSeconds = 0.5
@@ -81,6 +88,7 @@ final class PolicyDriver: @unchecked Sendable {
             let block = replay.block(originNanos: MonotonicClock.nowNanos() + 20_000_000, current: start.commands,
                                      maxVelocities: limits.maxVelocity)
             publish(block)
+            if let last = block.timesNanos.last { replayEnd.store(last, ordering: .releasing) }
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import TendonControl
+import TendonData
 import TendonHardware
 
 /// Where `tendon run` finds its buses.
@@ -28,6 +29,8 @@ public struct RunOptions: Sendable {
     public var interpolation: InterpolationMode
     /// Overrides the config's `realtime.lock_memory` (tests run many loops in one process).
     public var lockMemory: Bool?
+    /// Replay policies: stop this long after the last waypoint instead of waiting for the duration.
+    public var stopAfterReplaySeconds: Double?
 
     public init(robotPath: String, ports: PortSource, policy: MotionPolicyKind = .hold,
                 durationSeconds: Double? = nil, reportPath: String? = nil, holdSecondsAfterFault: Double = 1.0,
@@ -265,7 +268,11 @@ public final class RobotRunner {
         let period = UInt64(1_000_000_000 / robot.servoRateHz)
         var replay: ReplayFile?
         if case .replay(let path) = options.policy {
-            do { replay = try ReplayFile.load(path: path, joints: io.jointCount) } catch { throw StartupError(error.description) }
+            if path.hasSuffix(".hdf5") {
+                replay = try ReplayFile.episode(path: path, joints: io.jointCount)
+            } else {
+                do { replay = try ReplayFile.load(path: path, joints: io.jointCount) } catch { throw StartupError(error.description) }
+            }
         }
         let maxWaypoints = max(256, (replay?.seconds.count ?? 0) + 2)
         let loop: ControlLoop<DynamixelArmsIO>
@@ -292,6 +299,8 @@ public final class RobotRunner {
             let elapsed = Double(MonotonicClock.nowNanos() - started) / 1e9
             if let d = options.durationSeconds, elapsed >= d { break }
             if shouldStop() { break }
+            if let settle = options.stopAfterReplaySeconds, let end = driver.replayEndNanos,
+               MonotonicClock.nowNanos() > end + UInt64(settle * 1e9) { break }
             if let message = driver.failure {
                 report.faults.append(message)
                 report.exit = message

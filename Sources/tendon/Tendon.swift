@@ -17,6 +17,8 @@ struct Tendon: ParsableCommand {
             TokenizeCommand.self,
             ForwardCommand.self,
             CalibrateCommand.self,
+            RecordCommand.self,
+            ReplayCommand.self,
         ])
 
     /// DESIGN §5: success exits 0; failure exits non-zero with one line on standard error (no usage dump;

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TendonHardware
+import TendonData
 
 /// The `tendon` executable built next to the test bundle (swift build --build-tests builds both).
 let tendonExecutable: URL? = {
@@ -100,5 +101,123 @@ struct CommandLineTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.split(separator: "\n").count == 1)
         #expect(missing.stderr.contains("/nonexistent.yaml"))
+    }
+}
+
+@Suite(.serialized, .enabled(if: tendonExecutable != nil, "the tendon executable is not built next to the tests"))
+struct RecordCommandLineTests {
+    @Test func recordTwoSimulatedEpisodes() throws {
+        let out = recordDirectory("cli")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let result = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "2",
+                                                     "--seconds", "3", "--task", "x", "--yes", "--miss-limit", "100", "--sim-camera-size", "64x48"]).wait()
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        for n in 0..<2 {
+            let e = try Episode.read(path: out + "/episode_\(n).hdf5")
+            #expect(e.frameCount >= 60 && e.frameCount <= 151, "\(e.frameCount) frames")
+            #expect(largestSpread(e.qpos, joints: 14) > 0.3)
+            for camera in e.cameras {
+                let image = try e.image(camera: camera, frame: e.frameCount / 2)
+                #expect(image.rgb.contains { $0 != 0 }, "camera \(camera) recorded a blank frame")
+            }
+        }
+    }
+
+    @Test func replayARecordedEpisode() throws {
+        let out = recordDirectory("cli-replay")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let recorded = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "1",
+                                                       "--seconds", "2", "--task", "x", "--yes", "--miss-limit", "100", "--sim-camera-size", "64x48"]).wait()
+        #expect(recorded.status == 0, "stderr: \(recorded.stderr)")
+        let report = out + "/replay.json"
+        let replayed = try Running(tendonExecutable!, ["replay", out + "/episode_0.hdf5", "--robot", alohaConfigPath, "--sim",
+                                                       "--settle", "0.3", "--report", report]).wait()
+        #expect(replayed.status == 0, "stderr: \(replayed.stderr)")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        #expect((saved?["policy"] as? String)?.hasSuffix("episode_0.hdf5") == true)
+        let missing = try Running(tendonExecutable!, ["replay", out + "/nope.hdf5", "--robot", alohaConfigPath, "--sim"]).wait()
+        #expect(missing.status == 2 && missing.stderr.contains("nope.hdf5") && missing.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func interactiveEnterStartsAndTheAnswerDiscards() throws {
+        let out = recordDirectory("interactive")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let input = Pipe(), output = Pipe()
+        let process = Process()
+        process.executableURL = tendonExecutable!
+        process.arguments = ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "2", "--seconds", "0.5",
+                             "--task", "x", "--miss-limit", "100", "--sim-camera-size", "64x48"]
+        process.currentDirectoryURL = repositoryRoot
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let text = TextBox()
+        output.fileHandleForReading.readabilityHandler = { text.append($0.availableData) }
+        try process.run()
+        // Answer each prompt when it appears, as an operator would.
+        #expect(text.wait(for: "press Enter", count: 1, seconds: 30))
+        input.fileHandleForWriting.write(Data("\n".utf8))        // start episode 0
+        #expect(text.wait(for: "Keep it?", count: 1, seconds: 30))
+        input.fileHandleForWriting.write(Data("n\n".utf8))       // discard it
+        #expect(text.wait(for: "press Enter", count: 2, seconds: 30))
+        input.fileHandleForWriting.write(Data("\n".utf8))        // start episode 1
+        #expect(text.wait(for: "Keep it?", count: 2, seconds: 30))
+        try input.fileHandleForWriting.close()                   // end of input: the default (keep)
+        process.waitUntilExit()
+        output.fileHandleForReading.readabilityHandler = nil
+        #expect(process.terminationStatus == 0)
+        let stdout = text.value
+        #expect(stdout.contains("discarded") && stdout.contains("kept"), "stdout: \(stdout)")
+        #expect(stdout.contains("recorded 1 episode(s)") && stdout.contains("1 discarded"), "stdout: \(stdout)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: out))?.sorted() == ["episode_0.hdf5"])
+    }
+
+    @Test func sigkillMidEpisodeLeavesNoHalfEpisode() throws {
+        let out = recordDirectory("kill")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let running = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--sim", "--out", out, "--episodes", "3",
+                                                      "--seconds", "2", "--task", "x", "--yes", "--miss-limit", "100", "--sim-camera-size", "64x48"])
+        #expect(waitForFile(out + "/episode_0.hdf5", seconds: 20))
+        #expect(waitForFile(out + "/.episode_1.hdf5.partial", seconds: 10))
+        usleep(500_000)  // well inside episode 1
+        kill(running.process.processIdentifier, SIGKILL)
+        _ = running.wait()
+        #expect(!FileManager.default.fileExists(atPath: out + "/episode_1.hdf5"))
+        #expect(try Episode.read(path: out + "/episode_0.hdf5").frameCount > 20)
+        // The next session removes the leftover and continues the numbering after the finished file.
+        #expect(EpisodeDirectoryProbe.next(out) == 1)
+    }
+
+    @Test func fileSizeLimitMidEpisodeIsOneClearLine() throws {
+        let out = recordDirectory("fsize")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        // RLIMIT_FSIZE of 64 KiB: the first episode (~110 KB for 3 s without cameras) cannot be completed.
+        let result = try Running(URL(fileURLWithPath: "/bin/bash"), ["-c", "ulimit -f 64; exec \"$0\" \"$@\"", tendonExecutable!.path,
+                                                                     "record", "--robot", alohaConfigPath, "--sim", "--out", out,
+                                                                     "--episodes", "2", "--seconds", "3", "--task", "x", "--yes", "--miss-limit", "100", "--sim-camera-size", "64x48"]).wait()
+        #expect(result.status == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("the arms held"))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        #expect(names.isEmpty, "left: \(names)")
+    }
+}
+
+enum EpisodeDirectoryProbe {
+    static func next(_ path: String) -> Int? { (try? EpisodeDirectory(path: path))?.nextIndex() }
+}
+
+final class TextBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var text = ""
+    func append(_ d: Data) { lock.lock(); text += String(decoding: d, as: UTF8.self); lock.unlock() }
+    var value: String { lock.lock(); defer { lock.unlock() }; return text }
+    func wait(for needle: String, count: Int, seconds: Double) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if value.components(separatedBy: needle).count - 1 >= count { return true }
+            usleep(20_000)
+        }
+        return false
     }
 }
