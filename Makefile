@@ -1,6 +1,6 @@
 # Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev pkg-config rt-tests
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libturbojpeg0-dev pkg-config rt-tests
 PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
 SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
@@ -57,6 +57,7 @@ reference-env:
 # Regenerates every committed fixture from the reference implementations.
 fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel/sdk_packets.json
+	$(REFERENCE_VENV)/bin/python Tools/reference/camera_fixtures.py --out Tests/Fixtures/cameras
 
 clean:
 	rm -rf .build

@@ -23,13 +23,17 @@ let package = Package(
                        providers: [.apt(["libserialport-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        // Video4Linux2 capture ioctls (unions and macro request codes Swift cannot use directly).
+        .target(name: "CTendonV4L2"),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
 
         .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport"], swiftSettings: strict),
         .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
         .target(name: "TendonHardware",
-                dependencies: ["CSerialPort", "CTendonSupport",
+                dependencies: ["CSerialPort", "CTendonSupport", "CTendonV4L2", "CTurboJPEG",
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
