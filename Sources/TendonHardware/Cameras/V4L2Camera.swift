@@ -115,7 +115,7 @@ public final class V4L2Camera: CameraSource, @unchecked Sendable {
     private var requested: String { "\(config.format.rawValue) \(width)x\(height) @ \(config.fps) fps" }
 
     /// Refuses a config the device does not list, naming what it does offer.
-    static func checkOffered(info: V4L2DeviceInfo, config: CameraConfig) throws(CameraError) {
+    public static func checkOffered(info: V4L2DeviceInfo, config: CameraConfig) throws(CameraError) {
         let requested = "\(config.format.rawValue) \(config.width)x\(config.height) @ \(config.fps) fps"
         guard let format = info.formats.first(where: { $0.captureFormat == config.format }) else {
             throw .unsupportedFormat(device: info.path, requested: requested, available: info.offered)
