@@ -51,7 +51,7 @@ private final class DoneFlag: Sendable {
     @Test func concurrentHandOverNeverTears() {
         let width = 64, height = 48
         let ring = FrameRing(maxWidth: width, maxHeight: height, slots: 3)
-        let total: UInt64 = 3000
+        let total: UInt64 = 10_000
         let done = DoneFlag()
         let frames = (0..<16).map { Self.frame(UInt64($0), width: width, height: height).1 }
         let results = Mutex<[(reads: Int, bad: Int)]>([])
