@@ -1,3 +1,4 @@
+import CAllocationCounter
 import Foundation
 import Synchronization
 import Testing
@@ -43,6 +44,32 @@ private final class DoneFlag: Sendable {
             #expect(Array(out.prefix(h.byteCount)) == bytes)
         }
         #expect(ring.publishedCount == 10)
+    }
+
+    /// Readers (the observation builder, possibly the real-time side) and the producer copy without
+    /// allocating; so does YUYV conversion on the capture thread.
+    @Test func copyPublishAndConvertDoNotAllocate() {
+        let ring = FrameRing(maxWidth: 32, maxHeight: 24)
+        let frame = Self.frame(1, width: 32, height: 24)
+        let yuyv = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 24 * 2, alignment: 16)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 24 * 3, alignment: 16)
+        defer { yuyv.deallocate(); out.deallocate() }
+        yuyv.initializeMemory(as: UInt8.self, repeating: 100)
+        frame.1.withUnsafeBytes { src in
+            _ = ring.publish(header: frame.0, pixels: src)
+            _ = ring.copyLatest(into: out)
+            let before = tendon_thread_allocation_count()
+            var ok = 0
+            for _ in 0..<100 {
+                if ring.publish(header: frame.0, pixels: src) { ok += 1 }
+                if ring.copyLatest(into: out) != nil { ok += 1 }
+                if YUYVConverter.convert(yuyv: UnsafeRawBufferPointer(yuyv), width: 32, height: 24, into: out) { ok += 1 }
+            }
+            let allocations = tendon_thread_allocation_count() - before
+            #expect(tendon_allocation_counter_active() != 0)
+            #expect(allocations == 0, "\(allocations) allocations")
+            #expect(ok == 300)
+        }
     }
 
     /// One producer thread publishing as fast as it can, two reader threads copying concurrently: every
