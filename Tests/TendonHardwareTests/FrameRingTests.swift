@@ -129,6 +129,20 @@ private final class DoneFlag: Sendable {
         }
     }
 
+    @Test func robotCamerasInConfigOrder() throws {
+        var robot = try RobotConfig.load(path: alohaConfigPath)
+        let task = SimTask(world: SimWorld(grippers: robot.grippers), seed: 1)
+        let cams = try SimCamera.cameras(for: robot, task: task, width: 64, height: 48, joints: { [] })
+        #expect(cams.map(\.name) == ["cam_high", "cam_low", "cam_left_wrist", "cam_right_wrist"])
+        #expect(cams.allSatisfy { $0.width == 64 && $0.height == 48 && $0.fps == 30 })
+        let header = cams[0].renderOnce()
+        #expect(header.sequence == 0 && cams[0].latestFrame()?.header == header)
+        robot.cameras[1].name = "cam_top"
+        #expect(throws: CameraError.unknownCamera(name: "cam_top", known: SimWorld.cameraNames)) {
+            _ = try SimCamera.cameras(for: robot, task: task, joints: { [] })
+        }
+    }
+
     @Test func capturesFramesOnItsThreadAndFollowsTheJoints() async throws {
         let world = SimWorld(grippers: SimWorld.alohaGrippers)
         let task = SimTask(world: world, seed: 4)
