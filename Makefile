@@ -61,6 +61,7 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
 	$(REFERENCE_VENV)/bin/python Tools/reference/hdf5_fixtures.py --out Tests/Fixtures/hdf5
+	$(REFERENCE_VENV)/bin/python Tools/reference/camera_fixtures.py --out Tests/Fixtures/cameras
 
 clean:
 	rm -rf .build

@@ -26,6 +26,8 @@ let package = Package(
                        providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Video4Linux2 capture ioctls (unions and macro request codes Swift cannot use directly).
+        .target(name: "CTendonV4L2"),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
         // SIMD kernels (AVX2 / AVX-512-VNNI via per-function target attributes, chosen at run time by cpuid).
@@ -34,7 +36,7 @@ let package = Package(
         .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport", "CTendonKernels"], swiftSettings: strict),
         .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
         .target(name: "TendonHardware",
-                dependencies: ["CSerialPort", "CTendonSupport",
+                dependencies: ["CSerialPort", "CTendonSupport", "CTendonV4L2", "CTurboJPEG",
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),

@@ -14,9 +14,8 @@ struct CalibrateCommand: ParsableCommand {
         set-id/set-baud where needed, homing, ranges, gripper, verify. Prompts read answers from the \
         terminal, from --script FILE (one answer per line), or from standard input; --yes answers them all.
         """,
-        // Other helpers add their subcommands here (e.g. cameras).
         subcommands: [CalibrateScan.self, CalibrateSetID.self, CalibrateSetBaud.self, CalibrateHoming.self,
-                      CalibrateRanges.self, CalibrateGripper.self, CalibrateVerify.self])
+                      CalibrateRanges.self, CalibrateGripper.self, CalibrateVerify.self, CalibrateCamerasCommand.self])
 }
 
 /// Options every calibrate subcommand shares.

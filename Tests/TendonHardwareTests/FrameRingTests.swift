@@ -1,3 +1,4 @@
+import CAllocationCounter
 import Foundation
 import Synchronization
 import Testing
@@ -45,13 +46,39 @@ private final class DoneFlag: Sendable {
         #expect(ring.publishedCount == 10)
     }
 
+    /// Readers (the observation builder, possibly the real-time side) and the producer copy without
+    /// allocating; so does YUYV conversion on the capture thread.
+    @Test func copyPublishAndConvertDoNotAllocate() {
+        let ring = FrameRing(maxWidth: 32, maxHeight: 24)
+        let frame = Self.frame(1, width: 32, height: 24)
+        let yuyv = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 24 * 2, alignment: 16)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 32 * 24 * 3, alignment: 16)
+        defer { yuyv.deallocate(); out.deallocate() }
+        yuyv.initializeMemory(as: UInt8.self, repeating: 100)
+        frame.1.withUnsafeBytes { src in
+            _ = ring.publish(header: frame.0, pixels: src)
+            _ = ring.copyLatest(into: out)
+            let before = tendon_thread_allocation_count()
+            var ok = 0
+            for _ in 0..<100 {
+                if ring.publish(header: frame.0, pixels: src) { ok += 1 }
+                if ring.copyLatest(into: out) != nil { ok += 1 }
+                if YUYVConverter.convert(yuyv: UnsafeRawBufferPointer(yuyv), width: 32, height: 24, into: out) { ok += 1 }
+            }
+            let allocations = tendon_thread_allocation_count() - before
+            #expect(tendon_allocation_counter_active() != 0)
+            #expect(allocations == 0, "\(allocations) allocations")
+            #expect(ok == 300)
+        }
+    }
+
     /// One producer thread publishing as fast as it can, two reader threads copying concurrently: every
     /// copy is a whole frame (bytes match its header) and each reader's sequence never goes backwards.
     /// Plain threads, not tasks: busy readers on the 2-thread cooperative pool would starve the producer.
     @Test func concurrentHandOverNeverTears() {
         let width = 64, height = 48
         let ring = FrameRing(maxWidth: width, maxHeight: height, slots: 3)
-        let total: UInt64 = 3000
+        let total: UInt64 = 10_000
         let done = DoneFlag()
         let frames = (0..<16).map { Self.frame(UInt64($0), width: width, height: height).1 }
         let results = Mutex<[(reads: Int, bad: Int)]>([])
@@ -99,6 +126,20 @@ private final class DoneFlag: Sendable {
         let task = SimTask(world: SimWorld(grippers: SimWorld.alohaGrippers), seed: 1)
         #expect(throws: CameraError.unknownCamera(name: "cam_top", known: SimWorld.cameraNames)) {
             _ = try SimCamera(name: "cam_top", task: task, joints: { [] })
+        }
+    }
+
+    @Test func robotCamerasInConfigOrder() throws {
+        var robot = try RobotConfig.load(path: alohaConfigPath)
+        let task = SimTask(world: SimWorld(grippers: robot.grippers), seed: 1)
+        let cams = try SimCamera.cameras(for: robot, task: task, width: 64, height: 48, joints: { [] })
+        #expect(cams.map(\.name) == ["cam_high", "cam_low", "cam_left_wrist", "cam_right_wrist"])
+        #expect(cams.allSatisfy { $0.width == 64 && $0.height == 48 && $0.fps == 30 })
+        let header = cams[0].renderOnce()
+        #expect(header.sequence == 0 && cams[0].latestFrame()?.header == header)
+        robot.cameras[1].name = "cam_top"
+        #expect(throws: CameraError.unknownCamera(name: "cam_top", known: SimWorld.cameraNames)) {
+            _ = try SimCamera.cameras(for: robot, task: task, joints: { [] })
         }
     }
 

@@ -99,6 +99,13 @@ private func count(_ frame: CameraFrame, _ c: BlockColor) -> Int {
             for i in 0..<frames { renderer.render(task: task, joints: joints, view: views[i % 4], into: out) }
         }
         let ms = Double(MonotonicClock.nowNanos() - start) / 1e6 / Double(frames)
-        print("sim render 320x240: \(String(format: "%.2f", ms)) ms/frame (debug build); artifacts in \(dir)")
+        print("sim render 320x240: \(String(format: "%.2f", ms)) ms/frame (this build); artifacts in \(dir)")
+        let large = SimRenderer(width: 640, height: 480)
+        var big = [UInt8](repeating: 0, count: 640 * 480 * 3)
+        let t0 = MonotonicClock.nowNanos()
+        big.withUnsafeMutableBytes { out in
+            for i in 0..<8 { large.render(task: task, joints: joints, view: views[i % 4], into: out) }
+        }
+        print("sim render 640x480: \(String(format: "%.2f", Double(MonotonicClock.nowNanos() - t0) / 8e6)) ms/frame")
     }
 }

@@ -18,6 +18,10 @@ public struct RobotConfig: Sendable {
     public var grippers: GripperConstants
     /// Buses in file order.
     public var buses: [BusConfig]
+    /// Cameras in file order (empty when the config has no `cameras:` section).
+    public var cameras: [CameraConfig] = []
+
+    public func camera(named name: String) -> CameraConfig? { cameras.first { $0.name == name } }
 
     public func bus(named name: String) -> BusConfig? { buses.first { $0.name == name } }
     public var followerBuses: [BusConfig] { orderedByArm(buses.filter { $0.role == .follower }) }
@@ -118,7 +122,7 @@ extension RobotConfig {
 
     public static func parse(_ root: ConfigNode) throws(ConfigError) -> RobotConfig {
         try root.allowOnly(["schema_version", "robot_id", "robot_tag", "control_frequency_hz", "servo_rate_hz",
-                            "realtime", "calibration", "joints", "grippers", "buses"])
+                            "realtime", "calibration", "joints", "grippers", "buses", "cameras"])
         let version = try root.required("schema_version")
         guard try version.int() == schemaVersion else {
             throw version.error("unsupported schema version (this Tendon reads \(schemaVersion))")
@@ -150,10 +154,13 @@ extension RobotConfig {
         let grippers = try parseGrippers(root.required("grippers"))
         let buses = try parseBuses(root.required("buses"), joints: joints.map(\.name))
 
+        let cameras = try root.optional("cameras").map { (n: ConfigNode) throws(ConfigError) in try parseCameras(n) } ?? []
+
         return RobotConfig(file: root.file, robotID: robotID,
                            robotTag: try root.optional("robot_tag")?.string() ?? robotID,
                            controlFrequencyHz: control, servoRateHz: servo, realtime: realtime,
-                           calibrationPath: calibrationPath, joints: joints, grippers: grippers, buses: buses)
+                           calibrationPath: calibrationPath, joints: joints, grippers: grippers, buses: buses,
+                           cameras: cameras)
     }
 
     private static func parseMode(_ node: ConfigNode) throws(ConfigError) -> DynamixelOperatingMode {

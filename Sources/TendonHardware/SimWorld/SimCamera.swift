@@ -5,6 +5,8 @@
 //   renderOnce() -> CameraFrameHeader   render and publish now, on the caller's thread (deterministic
 //       recording and tests); do not mix with a running capture thread
 //   copyLatestFrame(into:)  newest frame, no allocation (CameraSource)
+//   SimCamera.cameras(for:task:width:height:fps:joints:) -> [SimCamera]   one per camera of the robot
+//       config (its `cameras:` order; SimWorld.cameraNames when it has none), at the simulated size
 import Foundation
 import Synchronization
 
@@ -83,6 +85,21 @@ public final class SimCamera: CameraSource, @unchecked Sendable {
         if running.compareExchange(expected: true, desired: false, ordering: .acquiringAndReleasing).exchanged {
             finished.wait()
         }
+    }
+
+    /// The robot's cameras in config order, rendered at `width`×`height` (the simulated cameras need
+    /// not match the real ones' resolution). Throws for a camera name the simulated world has no view for.
+    public static func cameras(for robot: RobotConfig, task: SimTask, width: Int = 320, height: Int = 240,
+                               fps: Double? = nil,
+                               joints: @escaping @Sendable () -> [Double]) throws(CameraError) -> [SimCamera] {
+        let configured = robot.cameras
+        let names = configured.isEmpty ? SimWorld.cameraNames : configured.map(\.name)
+        var out: [SimCamera] = []
+        for name in names {
+            let rate = fps ?? configured.first { $0.name == name }.map { Double($0.fps) } ?? 30
+            out.append(try SimCamera(name: name, task: task, width: width, height: height, fps: rate, joints: joints))
+        }
+        return out
     }
 
     public func copyLatestFrame(into buffer: UnsafeMutableRawBufferPointer) -> CameraFrameHeader? {
