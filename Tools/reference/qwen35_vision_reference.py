@@ -12,7 +12,7 @@ Writes Tests/Fixtures/vision/:
                                 <name>.grid [3] i32, and for a few images <name>.pixel_values [N, 1536] f32
                                 (Qwen2VLImageProcessorPil)
   model/                        a tiny random Qwen3_5ForConditionalGeneration (save_pretrained, f32) with
-                                preprocessor_config.json
+                                preprocessor_config.json and the word-level tokenizer.json the processor used
   model/reference.safetensors   per case (`one`: one image, `two`: two images of different grids):
                                 <case>.input_ids [T] i32 (Qwen3VLProcessor, pads expanded), <case>.grid [n, 3],
                                 <case>.vision_blocks [N, d] (last block output),
@@ -145,7 +145,8 @@ def make_processor():
     # The argument class check looks the video base class up in a registry that is incomplete without
     # torchvision; the classes passed here are the real ones, so the check is skipped.
     Qwen3VLProcessor.check_argument_for_proper_class = lambda self, name, arg: type(arg)
-    return Qwen3VLProcessor(image_processor=image_processor, tokenizer=fast, video_processor=Qwen3VLVideoProcessor())
+    processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=fast, video_processor=Qwen3VLVideoProcessor())
+    return processor, tok
 
 
 def build_model(seed):
@@ -194,7 +195,8 @@ def model_fixtures(out):
     os.remove(os.path.join(folder, "generation_config.json"))
     with open(os.path.join(folder, "preprocessor_config.json"), "w") as f:
         json.dump(PREPROCESSOR, f, indent=2)
-    processor = make_processor()
+    processor, tok = make_processor()
+    tok.save(os.path.join(folder, "tokenizer.json"))  # `tendon-train convert` carries it into the GGUF
     images = os.path.join(out, "images")
     cases = {
         "one": (["wide_max_pixels.jpg"], "pick the <|vision_start|><|image_pad|><|vision_end|> red block now"),

@@ -30,8 +30,8 @@ public final class Qwen35VisionLanguageModel: Sendable {
     public let vision: Qwen35VisionModel
     public let multimodal: Qwen35MultimodalConfig
     public let processor: QwenImageProcessor
-    /// GGUF metadata key holding preprocessor_config.json's text (optional).
-    public static let ggufPreprocessorKey = "tendon.preprocessor_config_json"
+    /// GGUF metadata key holding preprocessor_config.json's text (optional; `tendon-train convert` writes it).
+    public static let ggufPreprocessorKey = TendonGGUFKeys.preprocessorConfigJSON
 
     public init(text: Qwen35TextModel, vision: Qwen35VisionModel, multimodal: Qwen35MultimodalConfig,
                 processor: QwenImageProcessor) {
