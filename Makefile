@@ -60,6 +60,7 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/tokenizer_fixtures.py --out Tests/Fixtures/tokenizer
 	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
+	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_vision_reference.py --out Tests/Fixtures/vision
 
 clean:
 	rm -rf .build

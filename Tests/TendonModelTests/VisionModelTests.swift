@@ -31,7 +31,10 @@ import TendonTensor
         let model = try Self.model()
         let ref = try Self.reference()
         let ids = ref.ints("\(name).input_ids")
-        let (pixels, grids) = try model.preprocess(try Self.images(files))
+        let images = try Self.images(files)
+        let (pixels, grids) = try model.preprocess(images)
+        let padsPerImage = try images.map { try model.padCount(for: $0) }
+        #expect(padsPerImage.reduce(0, +) == ids.filter { $0 == model.multimodal.imageTokenID }.count)
         #expect(grids.flatMap { [$0.t, $0.h, $0.w] } == ref.ints("\(name).grid"))
 
         let blocks = try model.vision.forwardBlocks(pixelValues: pixels, grids: grids)
