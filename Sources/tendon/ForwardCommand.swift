@@ -10,7 +10,10 @@ struct ForwardCommand: ParsableCommand {
         abstract: "Run the Qwen3.5 backbone on token ids and write the logits [T, vocab] (f32) as safetensors.",
         discussion: """
         MODEL is a Hugging Face folder (config.json + model.safetensors or a sharded index), one .safetensors \
-        file with config.json beside it, or a Tendon .gguf. Text positions are 0…T−1 on all three rotary rows.
+        file with config.json beside it, or a Tendon .gguf. Text positions are 0…T−1 on all three rotary rows. \
+        With --image (PNG or JPEG, in prompt order) the checkpoint must hold the vision tower \
+        (Qwen3_5ForConditionalGeneration); the <|image_pad|> ids must already be expanded in --input-ids, one \
+        run per image of t·h·w/merge² ids as the processor expands them, and positions are the multimodal ones.
         """)
 
     @Option(help: "Model folder, .safetensors file or .gguf file.") var model: String
