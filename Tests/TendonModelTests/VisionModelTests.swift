@@ -89,6 +89,14 @@ import TendonTensor
         #expect(throws: Qwen35Error.self) { _ = try model.prefixHiddenStates(inputIDs: ids2, images: two, cache: &cache) }
     }
 
+    @Test func textOnlyCheckpointIsAClearError() {
+        let path = fixturesDirectory.appendingPathComponent("qwen35/text_tied").path
+        #expect { _ = try Qwen35VisionLanguageModel(path: path) } throws: { error in
+            guard case .config(let message) = error as? Qwen35Error else { return false }
+            return message.contains("no vision_config")
+        }
+    }
+
     @Test func ropeIndexTextAfterImage() throws {
         // 2 text, one image with a 4×6 grid (merged 2×3), then 2 text: positions continue from start + 3.
         let ids = [5, 6] + Array(repeating: 9, count: 6) + [7, 8]
