@@ -1,6 +1,6 @@
 # Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libturbojpeg0-dev pkg-config rt-tests
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libturbojpeg0-dev libpng-dev pkg-config rt-tests
 PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
 SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
@@ -62,6 +62,7 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
 	$(REFERENCE_VENV)/bin/python Tools/reference/hdf5_fixtures.py --out Tests/Fixtures/hdf5
 	$(REFERENCE_VENV)/bin/python Tools/reference/camera_fixtures.py --out Tests/Fixtures/cameras
+	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_vision_reference.py --out Tests/Fixtures/vision
 
 clean:
 	rm -rf .build

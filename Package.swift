@@ -20,6 +20,8 @@ let package = Package(
         // System libraries, found through pkg-config (Makefile `setup` installs the -dev packages).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSerialPort", pkgConfig: "libserialport",
                        providers: [.apt(["libserialport-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
@@ -34,7 +36,7 @@ let package = Package(
         .target(name: "CTendonKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
         .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport", "CTendonKernels"], swiftSettings: strict),
-        .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
+        .target(name: "TendonModel", dependencies: ["TendonTensor", "CPNG", "CTurboJPEG"], swiftSettings: strict),
         .target(name: "TendonHardware",
                 dependencies: ["CSerialPort", "CTendonSupport", "CTendonV4L2", "CTurboJPEG",
                                .product(name: "Logging", package: "swift-log"),
