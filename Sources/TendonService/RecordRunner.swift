@@ -39,6 +39,32 @@ public struct RecordingCamera: Sendable {
     }
 }
 
+extension RecordingCamera {
+    /// A live camera (V4L2 on a robot): frames are captured and decoded on its own thread; the recorder
+    /// copies the newest one each frame.
+    public static func live(_ source: any CameraSource) -> RecordingCamera {
+        RecordingCamera(name: source.name, width: source.width, height: source.height,
+                        copyLatest: { source.copyLatestFrame(into: $0) != nil })
+    }
+
+    /// Opens and starts every camera of the robot config (V4L2). A camera that cannot start stops the
+    /// whole set: an episode silently missing a view is worse than no episode.
+    public static func configured(robot: RobotConfig) throws(CameraError) -> (cameras: [RecordingCamera], sources: [any CameraSource]) {
+        var sources: [any CameraSource] = []
+        for config in robot.cameras {
+            let camera = V4L2Camera(config: config)
+            do {
+                try camera.start()
+            } catch {
+                sources.forEach { $0.stop() }
+                throw error
+            }
+            sources.append(camera)
+        }
+        return (sources.map(live), sources)
+    }
+}
+
 final class JointBox: Sendable {
     private let value = Mutex<[Double]>([])
     func get() -> [Double] { value.withLock { $0 } }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TendonHardware
 import TendonService
 
 struct RecordCommand: ParsableCommand {
@@ -26,6 +27,8 @@ struct RecordCommand: ParsableCommand {
     @Option(help: "Seconds per episode.") var seconds: Double
     @Option(help: "Task text stored in every episode (with --sim: replaced by the demonstration's instruction).") var task: String
     @Flag(help: "Store camera frames as JPEG (ALOHA 2 layout).") var compress = false
+    @Flag(help: "Record joints only, without the config's cameras (a robot without cameras attached).")
+    var noCameras = false
     @Flag(help: "No prompts: record every episode and keep it.") var yes = false
     @Option(help: "Consecutive missed replies before a servo counts as unresponsive.") var missLimit: Int32 = 10
     @Option(name: .customLong("sim-camera-size"), help: "WxH of the simulated cameras' images (--sim).") var simCameraSize = "160x120"
@@ -54,8 +57,19 @@ struct RecordCommand: ParsableCommand {
         if let size = cameraSize { (options.simCameraWidth, options.simCameraHeight) = size }
         let stop: @Sendable () -> Bool = { stopRequested.load(ordering: .relaxed) }
         let recordOperator: any RecordOperator = yes ? ScriptedOperator(shouldStop: stop) : TerminalOperator(shouldStop: stop)
+        // On a robot the configured cameras (V4L2) are recorded; with --sim the simulated ones are.
+        var cameras: [RecordingCamera] = []
+        var sources: [any CameraSource] = []
+        if !sim && !noCameras {
+            let config: RobotConfig
+            do { config = try RobotConfig.load(path: robot) } catch { fail(error.description, code: 2) }
+            do { (cameras, sources) = try RecordingCamera.configured(robot: config) } catch {
+                fail("\(error) (use --no-cameras to record joints only)", code: 2)
+            }
+        }
+        defer { sources.forEach { $0.stop() } }
         let runner = RecordRunner(options: options, logger: makeLogger("tendon.record", verbose: verbose),
-                                  recordOperator: recordOperator)
+                                  recordOperator: recordOperator, cameras: cameras)
         let result = runner.run()
         if result.exitCode != 0 {
             // After a failed write (EFBIG, ENOSPC) libhdf5 1.10 keeps the broken file registered and its

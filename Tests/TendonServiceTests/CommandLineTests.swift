@@ -97,6 +97,12 @@ struct CommandLineTests {
         let help = try Running(tendonExecutable!, ["run", "--help"]).wait()
         #expect(help.status == 0)
         #expect(help.stdout.contains("--policy"))
+        // On a robot, recording needs the configured cameras: a missing one is named before anything moves.
+        let noCamera = try Running(tendonExecutable!, ["record", "--robot", alohaConfigPath, "--out", NSTemporaryDirectory(),
+                                                       "--episodes", "1", "--seconds", "1", "--task", "t", "--yes"]).wait()
+        #expect(noCamera.status == 2)
+        #expect(noCamera.stderr.split(separator: "\n").count == 1)
+        #expect(noCamera.stderr.contains("cam_high") && noCamera.stderr.contains("--no-cameras"))
         let missing = try Running(tendonExecutable!, ["run", "--robot", "/nonexistent.yaml", "--sim", "--duration", "1"]).wait()
         #expect(missing.status == 2)
         #expect(missing.stderr.split(separator: "\n").count == 1)
