@@ -44,9 +44,14 @@ run: release
 	  --duration $(RUN_SECONDS) --report $(RUN_DIR)/report.json
 	@echo "report: $(RUN_DIR)/report.json"
 
-bench: release
+# Benchmarks, never part of the tests. The forward benchmark times PyTorch in the same run, from the
+# pinned reference environment.
+bench: release reference-env
 	.build/release/tendon bench loop --robot Configs/robots/aloha.yaml
 	.build/release/tendon bench bus --robot Configs/robots/aloha.yaml
+	.build/release/tendon bench gemm
+	.build/release/tendon bench forward --threads 1 --python $(REFERENCE_VENV)/bin/python
+	.build/release/tendon bench forward --threads 2 --python $(REFERENCE_VENV)/bin/python
 
 # The model-side reference environment (torch, transformers, tokenizers, safetensors, gguf), pinned.
 REFERENCE_VENV ?= .venv-reference
