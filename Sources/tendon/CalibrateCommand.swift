@@ -149,8 +149,11 @@ struct CalibrateRanges: ParsableCommand {
         abstract: "Record each joint's range of motion while the technician moves it (torque off).",
         discussion: """
         Shows a live table (redrawn in place on a terminal) and finishes on Enter or after --seconds. Ranges \
-        are unwrapped across the encoder's 0/4095 wrap; a range that is empty, longer than one turn or \
-        misses the homing pose is refused, naming the joint, and nothing is written.
+        are unwrapped across the encoder's 0/4095 wrap. A range that crosses the wrap is moved into one \
+        turn, after confirmation, by writing the servo's Homing Offset register (EEPROM; Min/Max Position \
+        Limit follow the shifted frame) and the calibration's homing_offset by the same shift, so joint \
+        angles are unchanged. A range that is empty, longer than one turn, misses the homing pose or \
+        cannot be shifted into one turn is refused, naming the joint, and nothing is written.
         """)
     @OptionGroup var common: CalibrateOptions
     @Option(help: "Stop recording after this many seconds (required with --script or --yes).") var seconds: Double?

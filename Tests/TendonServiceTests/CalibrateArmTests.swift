@@ -162,7 +162,8 @@ import TendonHardware
     }
 
     @Test func aRangeAcrossTheWrapIsUnwrappedOnTheSimulator() throws {
-        let fixture = try CalibrateFixture()
+        // The technician declines the Homing Offset shift: refused as before, nothing changed.
+        let fixture = try CalibrateFixture(script: ["n"])
         let ports = try fixture.start()
         // Home the waist of leader_left at 4000 ticks, then sweep 3900 → 4095 → 200.
         let bus = try #require(fixture.robot.bus(named: "leader_left"))
@@ -181,7 +182,10 @@ import TendonHardware
         }
         let message = error?.description ?? ""
         #expect(message.contains("leader_left servo 1 (waist): range 3900…4296 crosses the encoder's 0/4095 wrap"), "\(message)")
+        #expect(message.contains("not confirmed"), "\(message)")
         #expect(!message.contains("servo 2 "), "\(message)")
+        #expect(fixture.bus("leader_left")?.withServo(id: 1) { $0.value(at: 20) } == 0)
+        #expect(try fixture.file().buses == file.buses)
     }
 
     @Test func gripperEndpointsAreStoredAndUsedByTheRuntime() throws {

@@ -143,9 +143,9 @@ public final class SimulatedBus: Sendable {
     }
 
     /// Scenario: a person moves servo `id` by hand to `ticks` (leaders, or pushing a follower).
-    public func moveShaft(id: UInt8, to ticks: Int32) {
+    public func moveShaft(id: UInt8, to ticks: Int32, shortWay: Bool = false) {
         state.withLock { s in
-            s.servos.first { $0.id == id }?.moveShaft(to: Double(ticks), nowNanos: MonotonicClock.nowNanos())
+            s.servos.first { $0.id == id }?.moveShaft(to: Double(ticks), shortWay: shortWay, nowNanos: MonotonicClock.nowNanos())
         }
     }
 

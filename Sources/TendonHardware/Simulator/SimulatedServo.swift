@@ -67,6 +67,11 @@ public struct SimulatedServoConfig: Sendable, Equatable {
 ///   their limits): Data Limit Error (6). A failing write changes nothing.
 /// - Min/Max Position Limit apply only in single-turn Position Control mode.
 /// - Enabling torque sets Goal Position to Present Position (no jump).
+/// - Present Position = encoder + Homing Offset (20); Goal Position and the Min/Max Position Limits are
+///   in that frame. In single-turn Position mode an offset outside −1024…1024 is ignored (e-manual,
+///   Homing Offset note). With torque off Present Position is continuous across turns (a hand moving a
+///   joint through 4095 reads 4096, 4097, …); turning torque on in Position mode, or switching to Position
+///   mode, folds it back into one turn (0…4095).
 /// - A Hardware Error bit in Shutdown (63) clears Torque Enable; only REBOOT clears the error, and
 ///   until then writing Torque Enable = 1 answers Result Fail (1). Every status carries the alert bit.
 /// - REBOOT restores RAM to its initial values; EEPROM and the shaft position persist.
@@ -79,7 +84,7 @@ public final class SimulatedServo {
     /// Motion time constant of the position response.
     public var timeConstantSeconds: Double
 
-    /// Shaft state in Present Position ticks and ticks/s.
+    /// Shaft state in encoder ticks (continuous across turns, without Homing Offset) and ticks/s.
     public private(set) var position: Double
     public private(set) var velocity: Double = 0
     private var lastAdvanceNanos: UInt64
@@ -89,6 +94,8 @@ public final class SimulatedServo {
     /// Bytes staged by REG WRITE until ACTION.
     private var registered: (address: Int, data: [UInt8])?
     private let initialMemory: [UInt8]
+    /// Whole turns added to Present Position when it was last folded into 0…4095.
+    private var turnOffset: Double = 0
 
     /// Register addresses resolved once (nil when the model lacks the register).
     struct Addresses {
@@ -98,7 +105,7 @@ public final class SimulatedServo {
         var goalPWM, goalCurrent, goalVelocity, profileAcceleration, profileVelocity, goalPosition: Int?
         var realtimeTick, moving, movingStatus, presentPWM, presentCurrent, presentVelocity, presentPosition: Int?
         var velocityTrajectory, positionTrajectory, presentInputVoltage, presentTemperature: Int?
-        var temperatureLimit, busWatchdog: Int?
+        var temperatureLimit, busWatchdog, homingOffset: Int?
 
         init(_ m: DynamixelModel) {
             func a(_ n: String) -> Int? { m.register(named: n).map { Int($0.address) } }
@@ -118,6 +125,7 @@ public final class SimulatedServo {
             velocityTrajectory = a("Velocity Trajectory"); positionTrajectory = a("Position Trajectory")
             presentInputVoltage = a("Present Input Voltage"); presentTemperature = a("Present Temperature")
             temperatureLimit = a("Temperature Limit"); busWatchdog = a("Bus Watchdog")
+            homingOffset = a("Homing Offset")
         }
     }
     let addr: Addresses
@@ -181,6 +189,22 @@ public final class SimulatedServo {
     public var operatingMode: UInt8 { addr.operatingMode.map { memory[$0] } ?? 3 }
     public var hardwareErrorStatus: UInt8 { addr.hardwareError.map { memory[$0] } ?? 0 }
     public var hasRegisteredWrite: Bool { registered != nil }
+
+    /// The Homing Offset in force: the register, unless single-turn Position mode ignores it.
+    public var effectiveHomingOffset: Int64 {
+        let v = value(addr.homingOffset)
+        if operatingMode == DynamixelOperatingMode.position.rawValue && abs(v) > 1024 { return 0 }
+        return v
+    }
+
+    /// The shaft in Present Position (and Goal Position) ticks.
+    public var presentPosition: Double { position + Double(effectiveHomingOffset) + turnOffset }
+
+    /// Whole turns that bring Present Position into 0…4095.
+    private func foldIntoOneTurn() {
+        let p = position.rounded() + Double(effectiveHomingOffset)
+        turnOffset = -4096 * (p / 4096).rounded(.down)
+    }
     /// The line rate Baud Rate (8) selects; the servo hears nothing else.
     public var baudRateBitsPerSecond: Int? {
         addr.baudRate.flatMap { DynamixelBaudRate.bitsPerSecond(register: memory[$0]) }
@@ -260,7 +284,7 @@ public final class SimulatedServo {
         registered = nil
         velocity = 0
         // Like power-up: the servo adopts where it stands as its goal.
-        if let g = addr.goalPosition { Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory) }
+        if let g = addr.goalPosition { Self.store(Int64(presentPosition.rounded()), at: g, size: 4, in: &memory) }
         refreshPresentValues(nowNanos: nowNanos)
     }
 
@@ -281,11 +305,14 @@ public final class SimulatedServo {
         return 0
     }
 
-    /// An outside hand moves the shaft (ALOHA's leader arms are moved by a person with torque off).
-    /// With torque on, the position loop pulls it back towards the goal afterwards.
-    public func moveShaft(to ticks: Double, nowNanos: UInt64) {
+    /// An outside hand moves the shaft (ALOHA's leader arms are moved by a person with torque off) to
+    /// encoder reading `ticks`. `shortWay`: `ticks` names a point on the turn and the hand takes the short
+    /// way there, so 4095 → 200 crosses the wrap and Present Position reads on (4296) as the firmware's
+    /// continuous torque-off count does. With torque on, the position loop pulls it back towards the
+    /// goal afterwards.
+    public func moveShaft(to ticks: Double, shortWay: Bool = false, nowNanos: UInt64) {
         advance(to: nowNanos)
-        position = ticks
+        position = shortWay ? ticks + 4096 * ((position - ticks) / 4096).rounded() : ticks
         velocity = 0
         refreshPresentValues(nowNanos: nowNanos)
     }
@@ -352,11 +379,19 @@ public final class SimulatedServo {
 
     private func apply(address: Int, data: UnsafeRawBufferPointer) {
         let wasTorque = torqueEnabled
+        let wasMode = operatingMode
+        let wasPresent = presentPosition
         for i in 0..<data.count { memory[address + i] = data[i] }
+        let positionMode = DynamixelOperatingMode.position.rawValue
+        if operatingMode == positionMode && ((!wasTorque && torqueEnabled) || wasMode != positionMode) {
+            foldIntoOneTurn()
+        }
         if !wasTorque && torqueEnabled, let g = addr.goalPosition {
-            Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory)
+            Self.store(Int64(presentPosition.rounded()), at: g, size: 4, in: &memory)
         }
         if wasTorque && !torqueEnabled { velocity = 0 }
+        // A Homing Offset write (or a fold) changes what Present Position reads at once.
+        if presentPosition != wasPresent { refreshPresentValues(nowNanos: lastAdvanceNanos) }
     }
 
     // MARK: - Motion
@@ -370,7 +405,7 @@ public final class SimulatedServo {
                 integrate(to: max(trip, lastAdvanceNanos))
                 memory[w] = 0xFF
                 velocity = 0
-                if let g = addr.goalPosition { Self.store(Int64(position.rounded()), at: g, size: 4, in: &memory) }
+                if let g = addr.goalPosition { Self.store(Int64(presentPosition.rounded()), at: g, size: 4, in: &memory) }
                 if let g = addr.goalVelocity { Self.store(0, at: g, size: 4, in: &memory) }
                 if let g = addr.goalCurrent, operatingMode == DynamixelOperatingMode.current.rawValue {
                     Self.store(0, at: g, size: 2, in: &memory)
@@ -393,7 +428,7 @@ public final class SimulatedServo {
         let maxSpeedLimit = velocityLimitUnits > 0 ? velocityLimitUnits * Self.ticksPerSecondPerVelocityUnit : 1e9
         let profile = Double(value(addr.profileVelocity))
         let maxSpeed = profile > 0 ? min(profile * Self.ticksPerSecondPerVelocityUnit, maxSpeedLimit) : maxSpeedLimit
-        let goal = Double(value(addr.goalPosition))
+        let goal = Double(value(addr.goalPosition)) - Double(effectiveHomingOffset) - turnOffset
         while remaining > 0 {
             let dt = min(remaining, 0.001)
             remaining -= dt
@@ -436,7 +471,8 @@ public final class SimulatedServo {
         let goal = Double(value(addr.goalPosition))
         let mode = DynamixelOperatingMode(rawValue: operatingMode)
         let isPositionMode = mode == .position || mode == .extendedPosition || mode == .currentBasedPosition
-        let error = torqueEnabled && isPositionMode ? goal - position : 0
+        let present = presentPosition
+        let error = torqueEnabled && isPositionMode ? goal - present : 0
         // Effort grows with what the controller is fighting (position or velocity error, or the
         // commanded current/PWM); clamp to what the model can report.
         let currentLimit = addr.currentLimit != nil ? value(addr.currentLimit) : 1000
@@ -457,11 +493,11 @@ public final class SimulatedServo {
         }
         effort = min(max(effort, -currentLimit), currentLimit)
         let pwmLimit = max(value(addr.pwmLimit), 1)
-        put(addr.presentPosition, Int64(position.rounded()))
+        put(addr.presentPosition, Int64(present.rounded()))
         put(addr.presentVelocity, Int64(velocityUnits.rounded()))
         put(addr.presentCurrent, effort)
         put(addr.presentPWM, min(max(effort, -pwmLimit), pwmLimit))
-        put(addr.positionTrajectory, Int64(position.rounded()))
+        put(addr.positionTrajectory, Int64(present.rounded()))
         put(addr.velocityTrajectory, Int64(velocityUnits.rounded()))
         put(addr.realtimeTick, Int64((nowNanos &- startNanos) / 1_000_000 % 32768))
         let threshold = value(addr.movingThreshold)

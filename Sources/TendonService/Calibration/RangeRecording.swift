@@ -64,6 +64,14 @@ public enum RangeProblem: Error, Equatable, CustomStringConvertible {
     case missesHome(min: Int, max: Int, home: Int)
     case crossesWrap(min: Int, max: Int)
 
+    /// The finding without the advice (the wrap shift asks its own question).
+    var summary: String {
+        switch self {
+        case .crossesWrap(let lo, let hi): return "range \(lo)…\(hi) crosses the encoder's 0/4095 wrap, which Position mode cannot drive across"
+        default: return description
+        }
+    }
+
     public var description: String {
         switch self {
         case .empty(let span, let minimum):
@@ -79,7 +87,8 @@ public enum RangeProblem: Error, Equatable, CustomStringConvertible {
 }
 
 /// `tendon calibrate ranges`: torque off, sample every servo while the technician moves the joints
-/// (live table), then check and store each range.
+/// (live table), then check and store each range. A range across the encoder's wrap is brought into one
+/// turn with a confirmed Homing Offset shift (`WrapShift`) rather than refused.
 public enum RangeRecording {
     public struct Options {
         /// Stop after this long (nil: on Enter).
@@ -149,6 +158,7 @@ public enum RangeRecording {
 
         var problems: [String] = []
         var recorded: [String: [ServoCalibration]] = [:]
+        var shifts: [PendingShift] = []
         for (b, config) in buses.enumerated() {
             for (s, servo) in config.servos.enumerated() {
                 guard var calibration = file.servo(bus: config.name, id: servo.id) else { continue }
@@ -160,17 +170,117 @@ public enum RangeRecording {
                     calibration.rangeMax = range.upperBound
                     recorded[config.name, default: []].append(calibration)
                 case .failure(let problem):
-                    problems.append("\(config.label(servo)): \(problem)")
+                    if case .crossesWrap(let lo, let hi) = problem,
+                       var pending = try pendingShift(bus: opened.clients[b], config: config, servo: servo,
+                                                      calibration: calibration, min: lo, max: hi) {
+                        pending.busIndex = b
+                        shifts.append(pending)
+                    } else {
+                        problems.append("\(config.label(servo)): \(problem)")
+                    }
                 }
             }
         }
         if !problems.isEmpty {
             throw CalibrationError("ranges not stored: " + problems.joined(separator: "; "))
         }
+        // Every EEPROM change is agreed before any is made: a "no" leaves servos and file as they were.
+        for p in shifts where !(try console.confirm(p.question, key: "wrap-shift")) {
+            throw CalibrationError("ranges not stored (not confirmed; no servo was changed): \(p.config.label(p.servo)): \(p.problem)")
+        }
+        var failure: CalibrationError?
+        for p in shifts {
+            do {
+                let calibration = try apply(p, bus: opened.clients[p.busIndex], console: console)
+                recorded[p.config.name, default: []].append(calibration)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        // After a failed register write the servos already shifted are stored with their new frame (their
+        // old entries would now be wrong); the others keep theirs.
+        if let failure {
+            for p in shifts {
+                guard let c = recorded[p.config.name]?.first(where: { $0.id == p.servo.id }) else { continue }
+                CalibrationStore.set(c, bus: p.config.name, in: &file)
+            }
+            try CalibrationStore.save(file, now: now)
+            throw CalibrationError("ranges not stored: \(failure.description)")
+        }
         for (bus, list) in recorded { for c in list { CalibrationStore.set(c, bus: bus, in: &file) } }
         try CalibrationStore.save(file, now: now)
         console.line("wrote \(file.path)")
         return recorded
+    }
+
+    /// A range across the wrap that a Homing Offset shift can bring into one turn.
+    struct PendingShift {
+        var busIndex: Int
+        var config: BusConfig
+        var servo: ServoConfig
+        var model: DynamixelModel
+        var calibration: ServoCalibration
+        var plan: WrapShift
+        var oldLimits: ClosedRange<Int>
+        var newLimits: ClosedRange<Int>
+        var problem: RangeProblem
+
+        var question: String {
+            var q = "\(config.label(servo)): \(problem.summary). Shift it by \(plan.shift) ticks with the servo's Homing Offset register (\(plan.oldRegister) → \(plan.newRegister), EEPROM) so it is stored as \(plan.range.lowerBound)…\(plan.range.upperBound) (homing_offset \(calibration.homingOffset) → \(plan.homingOffset); joint angles unchanged)"
+            if newLimits != oldLimits {
+                q += ", and set Min/Max Position Limit \(oldLimits.lowerBound)…\(oldLimits.upperBound) → \(newLimits.lowerBound)…\(newLimits.upperBound) (EEPROM; they are in the shifted frame\(oldLimits.lowerBound + plan.shift <= plan.range.lowerBound && oldLimits.upperBound + plan.shift >= plan.range.upperBound ? "" : " and would no longer contain the range"))"
+            }
+            return q + "?"
+        }
+    }
+
+    static func pendingShift(bus: DynamixelBus, config: BusConfig, servo: ServoConfig, calibration: ServoCalibration,
+                             min lo: Int, max hi: Int) throws(CalibrationError) -> PendingShift? {
+        guard let model = DynamixelModel.named(servo.model) else { return nil }
+        let register: Int64, minLimit: Int64, maxLimit: Int64
+        do {
+            register = try bus.readRegister(servo.id, .homingOffset, model: model)
+            minLimit = try bus.readRegister(servo.id, .minPositionLimit, model: model)
+            maxLimit = try bus.readRegister(servo.id, .maxPositionLimit, model: model)
+        } catch {
+            throw CalibrationError("\(config.label(servo)): reading Homing Offset and position limits failed: \(error)")
+        }
+        guard let plan = WrapShift.plan(min: lo, max: hi, homingOffset: calibration.homingOffset,
+                                        register: Int(register)) else { return nil }
+        let old = Int(minLimit)...Swift.max(Int(minLimit), Int(maxLimit))
+        return PendingShift(busIndex: 0, config: config, servo: servo, model: model, calibration: calibration, plan: plan,
+                            oldLimits: old, newLimits: plan.limits(oldMin: old.lowerBound, oldMax: old.upperBound),
+                            problem: .crossesWrap(min: lo, max: hi))
+    }
+
+    /// Writes the register (and limits), reads back, and returns the calibration in the new frame.
+    static func apply(_ p: PendingShift, bus: DynamixelBus, console: CalibrationConsole) throws(CalibrationError) -> ServoCalibration {
+        let label = p.config.label(p.servo), id = p.servo.id
+        let before: Int32, after: Int32, register: Int64
+        do {
+            // Torque is already off (EEPROM needs it); turned off again in case something turned it on.
+            try bus.torqueOff(id)
+            before = try bus.presentTicks(id)
+            try bus.writeRegister(id, .homingOffset, Int64(p.plan.newRegister), model: p.model)
+            if p.newLimits != p.oldLimits {
+                try bus.writeRegister(id, .minPositionLimit, Int64(p.newLimits.lowerBound), model: p.model)
+                try bus.writeRegister(id, .maxPositionLimit, Int64(p.newLimits.upperBound), model: p.model)
+            }
+            register = try bus.readRegister(id, .homingOffset, model: p.model)
+            after = try bus.presentTicks(id)
+        } catch {
+            throw CalibrationError("\(label): writing Homing Offset \(p.plan.newRegister) failed: \(error)")
+        }
+        guard register == Int64(p.plan.newRegister), p.plan.confirms(before: before, after: after) else {
+            throw CalibrationError("\(label): Homing Offset reads \(register) and Present Position \(before) → \(after) after writing \(p.plan.newRegister) (expected a shift of \(p.plan.shift)); the servo did not take the offset: check its firmware and operating mode")
+        }
+        console.line("\(label): Homing Offset \(p.plan.oldRegister) → \(p.plan.newRegister), Present Position \(before) → \(after) (verified); range \(p.plan.range.lowerBound)…\(p.plan.range.upperBound), homing_offset \(p.calibration.homingOffset) → \(p.plan.homingOffset)")
+        var c = p.calibration
+        c.homingOffset = p.plan.homingOffset
+        c.rangeMin = p.plan.range.lowerBound
+        c.rangeMax = p.plan.range.upperBound
+        return c
     }
 
     static func liveTable(buses: [BusConfig], trackers: [[RangeTracker]]) -> String {
