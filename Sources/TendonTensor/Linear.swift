@@ -115,6 +115,12 @@ public enum Linear {
         let f32Rows = blas == .always ? 1 : blasMinRows
         let tileRows = blas == .always ? 1 : tiledMinRows(for: weight.dtype, path: path)
         let tiles = allowed && goodBLAS && T >= tileRows && weight.dtype != .f32
+        if usesPackedGEMM(weight.dtype, rows: T, path: path, blas: blas),
+           let packed = PackedWeight.cached(for: weight, pool: pool) {
+            try packed.multiply(x, rows: T, into: y, pool: pool, path: path)
+            addBias(bias, to: y, rows: T, outFeatures: outFeatures)
+            return
+        }
         switch weight.dtype {
         case _ where tiles:
             tiledSGEMM(x, rows: T, weight: weight, rowBytes: rowBytes, into: y, pool: pool, path: path)
@@ -147,11 +153,24 @@ public enum Linear {
                               Int64(T), q, d, s, y, Int64(outFeatures))
             }
         }
-        if let bias {
-            for t in 0..<T {
-                let row = y + t * outFeatures
-                for o in 0..<outFeatures { row[o] += bias[o] }
-            }
+        addBias(bias, to: y, rows: T, outFeatures: outFeatures)
+    }
+
+    /// Row count from which Q8_0/Q4_0/Q4_K weights on the VNNI path are repacked once (`PackedWeight`,
+    /// cached per weight) and multiplied by the register-blocked int8 GEMM instead of the row-dot kernels
+    /// or tiles+sgemm.
+    public static let packedMinRows = 16
+
+    /// Whether `forward` takes the packed int8 GEMM for this weight type, row count and path.
+    public static func usesPackedGEMM(_ dtype: DType, rows T: Int, path: KernelPath, blas: BLASUse = .automatic) -> Bool {
+        path == .avx512vnni && blas != .always && T >= packedMinRows && tk_packed_supported(Int32(dtype.rawValue)) != 0
+    }
+
+    private static func addBias(_ bias: UnsafePointer<Float>?, to y: UnsafeMutablePointer<Float>, rows T: Int, outFeatures: Int) {
+        guard let bias else { return }
+        for t in 0..<T {
+            let row = y + t * outFeatures
+            for o in 0..<outFeatures { row[o] += bias[o] }
         }
     }
 
