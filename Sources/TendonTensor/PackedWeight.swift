@@ -7,11 +7,10 @@
 /// - `PackedWeight.multiply(_:rows:into:ldy:pool:path:)`: y[T, out] = x[T, in] · Wᵀ with activations
 ///   quantized to int8 per 32 values; `.avx512vnni` runs the vpdpbusd kernel, `.scalar` its twin
 ///   (same integer sums, same float operations in the same order: bit-identical results).
-/// - `PackedWeight.cached(for:pool:)`: the packed form of a weight, built on first use and kept while the
-///   weight's storage lives (keyed by storage identity and offset); `PackedWeight.cachedBytes`,
-///   `PackedWeight.removeCached()`.
+/// - `PackedWeight.cached(for:pool:)`: the packed form of a weight, built on first use and held by the
+///   weight's `TensorStorage` (by offset), so it lives exactly as long as the weights;
+///   `PackedWeight.cachedBytes(in:)`, `PackedWeight.removeCached(in:)`.
 import CTendonKernels
-import Synchronization
 
 public final class PackedWeight: @unchecked Sendable {
     public let dtype: DType
@@ -72,53 +71,28 @@ public final class PackedWeight: @unchecked Sendable {
         if let pool, outF >= 64 { pool.parallelFor(outF, grain: 32, body) } else { body(0..<outF) }
     }
 
-    // MARK: cache
-
-    private struct Key: Hashable {
-        let storage: ObjectIdentifier
-        let offset: Int
-    }
-
-    private final class Entry: @unchecked Sendable {
-        weak var storage: TensorStorage?
-        let dtype: DType
-        let shape: [Int]
-        let packed: PackedWeight
-        init(storage: TensorStorage, dtype: DType, shape: [Int], packed: PackedWeight) {
-            self.storage = storage
-            self.dtype = dtype
-            self.shape = shape
-            self.packed = packed
-        }
-    }
-
-    private static let cache = Mutex<[Key: Entry]>([:])
-
-    /// The packed form of `weight`, built on first use. An entry whose storage has been released is never
-    /// returned (the weak reference no longer matches) and is dropped at the next insertion.
+    /// The packed form of `weight`, built on first use and stored with the weight's `TensorStorage` (by
+    /// offset), so it is released together with the weights it came from.
     public static func cached(for weight: Tensor, pool: ThreadPool? = nil) -> PackedWeight? {
-        let key = Key(storage: ObjectIdentifier(weight.storage), offset: weight.offset)
-        let hit: PackedWeight? = cache.withLock { entries in
-            guard let entry = entries[key], entry.storage === weight.storage, entry.dtype == weight.dtype,
-                  entry.shape == weight.shape else { return nil }
-            return entry.packed
+        let storage = weight.storage, offset = weight.offset
+        let hit: PackedWeight? = storage.packedWeights.withLock { entries in
+            guard let entry = entries[offset], entry.dtype == weight.dtype,
+                  entry.outFeatures == weight.shape.first, entry.inFeatures == weight.shape.last else { return nil }
+            return entry
         }
         if let hit { return hit }
         guard let packed = PackedWeight(weight: weight, pool: pool) else { return nil }
-        let entry = Entry(storage: weight.storage, dtype: weight.dtype, shape: weight.shape, packed: packed)
-        cache.withLock { entries in
-            entries = entries.filter { $0.value.storage != nil }
-            entries[key] = entry
-        }
+        storage.packedWeights.withLock { $0[offset] = packed }
         return packed
     }
 
-    /// Bytes held by live cache entries.
-    public static var cachedBytes: Int {
-        cache.withLock { entries in entries.values.reduce(0) { $0 + ($1.storage == nil ? 0 : $1.packed.byteCount) } }
+    /// Bytes of the packed weights held by `storage`.
+    public static func cachedBytes(in storage: TensorStorage) -> Int {
+        storage.packedWeights.withLock { $0.values.reduce(0) { $0 + $1.byteCount } }
     }
 
-    public static func removeCached() {
-        cache.withLock { $0.removeAll() }
+    /// Drops the packed weights held by `storage` (they are rebuilt on next use).
+    public static func removeCached(in storage: TensorStorage) {
+        storage.packedWeights.withLock { $0.removeAll() }
     }
 }

@@ -74,6 +74,15 @@ import Testing
         let b = try #require(PackedWeight.cached(for: view))
         #expect(b !== a && b.outFeatures == 16)
         #expect(PackedWeight.cached(for: try weight.dequantized()) == nil)  // f32 is not packed
+        #expect(PackedWeight.cachedBytes(in: weight.storage) == a.byteCount + b.byteCount)
+        // The packed copies go with the storage.
+        weak var released: PackedWeight?
+        do {
+            let other = try Tensor((0..<(16 * 64)).map { _ in rng.gaussian() }, shape: [16, 64]).converted(to: .q4_0)
+            released = PackedWeight.cached(for: other)
+            #expect(released != nil)
+        }
+        #expect(released == nil)
     }
 
     @Test func linearTakesThePackedPathForPrefill() throws {
