@@ -245,3 +245,18 @@ void tk_quantize_act_path(int path, const float *x, int64_t n, int8_t *q, float 
     if (path == TK_PATH_VNNI && (tk_cpu_features() & TK_CPU_AVX512VNNI)) { quantize_act_vnni(x, n, q, d, s); return; }
     tk_quantize_act(x, n, q, d, s);
 }
+
+/* Hands the whole pages inside [p, p + n) back to the kernel with MADV_PAGEOUT: clean pages of a
+   read-only file mapping are dropped (and read again if touched), anonymous pages go to swap or stay.
+   Contents are never lost, unlike MADV_DONTNEED on anonymous memory. Returns madvise's result. */
+#include <sys/mman.h>
+#include <unistd.h>
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+int tk_release_pages(const void *p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + n) & ~(page - 1);
+    if (hi <= lo) return 0;
+    return madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+}

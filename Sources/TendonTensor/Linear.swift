@@ -10,7 +10,7 @@
 ///     T < `tiledMinRows(for:path:)`, then ~1 MB tiles widened to f32 and multiplied by sgemm.
 ///   - Quantized: activations quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted
 ///     with integer SIMD (AVX2 maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of
-///     the f32 result's RMS. Q8_0/Q4_0/Q4_K on the VNNI path from `packedMinRows` (4) rows: the weight
+///     the f32 result's RMS. Q8_0/Q4_0/Q4_K on the VNNI path (any T ≥ `packedMinRows`, 1): the weight
 ///     is repacked once (`PackedWeight`, held by its storage) for a register-blocked int8 GEMM
 ///     (~700–800 GOP/s per core vs ~130 for the row dots). Otherwise from `tiledMinRows(for:path:)`
 ///     rows: tiles dequantized (bit-identical to gguf) for sgemm instead (exact activations).
@@ -160,8 +160,10 @@ public enum Linear {
 
     /// Row count from which Q8_0/Q4_0/Q4_K weights on the VNNI path are repacked once (`PackedWeight`,
     /// cached per weight) and multiplied by the register-blocked int8 GEMM instead of the row-dot kernels
-    /// or tiles+sgemm.
-    public static let packedMinRows = 4
+    /// or tiles+sgemm. Every count: `bench forward` decode (T = 1) was faster on the packed weights too
+    /// (Q8_0 570 vs 460 tok/s, Q4_0 557 vs 247, Q4_K 509 vs 434), and so the original weights are not
+    /// read again once packed.
+    public static let packedMinRows = 1
 
     /// Whether `forward` takes the packed int8 GEMM for this weight type, row count and path.
     public static func usesPackedGEMM(_ dtype: DType, rows T: Int, path: KernelPath, blas: BLASUse = .automatic) -> Bool {

@@ -8,7 +8,9 @@
 ///   quantized to int8 per 32 values; `.avx512vnni` runs the vpdpbusd kernel, `.scalar` its twin
 ///   (same integer sums, same float operations in the same order: bit-identical results).
 /// - `PackedWeight.cached(for:pool:)`: the packed form of a weight, built on first use and held by the
-///   weight's `TensorStorage` (by offset), so it lives exactly as long as the weights;
+///   weight's `TensorStorage` (by offset), so it lives exactly as long as the weights. When that storage
+///   borrows memory (a mapped file), the original's pages are handed back (MADV_PAGEOUT), so the packed
+///   copy replaces rather than adds to them in RSS;
 ///   `PackedWeight.cachedBytes(in:)`, `PackedWeight.removeCached(in:)`.
 import CTendonKernels
 
@@ -83,6 +85,10 @@ public final class PackedWeight: @unchecked Sendable {
         if let hit { return hit }
         guard let packed = PackedWeight(weight: weight, pool: pool) else { return nil }
         storage.packedWeights.withLock { $0[offset] = packed }
+        // Linear reads only the packed copy from now on; a mapped file's original pages need not stay resident.
+        if storage.owner != nil, let rowBytes = weight.rowBytes {
+            _ = tk_release_pages(weight.rawPointer, rowBytes * packed.outFeatures)
+        }
         return packed
     }
 

@@ -70,6 +70,9 @@ int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64
    path scalar (the reference twin) or vnni; returns 0, or -1 for an unsupported type/path. */
 int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
                    int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy);
+/* madvise(MADV_PAGEOUT) on the whole pages inside [p, p + n): lets the kernel drop a mapped file's pages
+   that have been repacked (contents are never lost; touched pages come back). */
+int tk_release_pages(const void *p, size_t n);
 /* tk_quantize_act with a 512-bit twin (identical results) when path is vnni. */
 void tk_quantize_act_path(int path, const float *x, int64_t n, int8_t *q, float *d, int32_t *s);
 
