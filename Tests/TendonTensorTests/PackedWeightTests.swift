@@ -1,4 +1,5 @@
 import CTendonKernels
+import Foundation
 import Testing
 @testable import TendonTensor
 
@@ -97,5 +98,37 @@ import Testing
         let viaLinear = try linear(Tensor(x, shape: [T, inF]), weight, path: .avx512vnni).toArray()
         let direct = try Self.run(try #require(PackedWeight(weight: weight)), x, T: T, path: .scalar)
         #expect(viaLinear == direct)
+    }
+
+    /// Packing hands a borrowed weight's pages back to the kernel; the original must read the same after
+    /// that, whether it lives in a read-only file mapping or in memory owned by another storage.
+    @Test func releasedPagesKeepTheirContents() throws {
+        var rng = SplitMix(seed: 21)
+        let outF = 64, inF = 1024  // 64 · 1088 bytes: several whole pages
+        let weight = try Tensor((0..<(outF * inF)).map { _ in rng.gaussian() }, shape: [outF, inF]).converted(to: .q8_0)
+        let bytes = weight.storage.byteCount
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("packed-\(getpid()).bin")
+        try Data(bytes: weight.storage.base, count: bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let fd = open(url.path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let map = try #require(mmap(nil, bytes, PROT_READ, MAP_PRIVATE, fd, 0))
+        try #require(map != MAP_FAILED)
+        defer { munmap(map, bytes) }
+        final class Mapping {}
+        let owner = TensorStorage(byteCount: bytes)
+        owner.base.copyMemory(from: weight.storage.base, byteCount: bytes)
+        let views = [
+            Tensor(name: "mapped", dtype: .q8_0, shape: [outF, inF],
+                   storage: TensorStorage(borrowing: map, byteCount: bytes, owner: Mapping())),
+            Tensor(name: "borrowed", dtype: .q8_0, shape: [outF, inF],
+                   storage: TensorStorage(borrowing: owner.base, byteCount: bytes, owner: owner)),
+        ]
+        let want = try weight.dequantized().toArray()
+        for view in views {
+            #expect(PackedWeight.cached(for: view) != nil)
+            #expect(try view.dequantized().toArray() == want, "\(view.name)")
+        }
     }
 }
