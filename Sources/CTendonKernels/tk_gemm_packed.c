@@ -1,7 +1,10 @@
 /* Int8 GEMM on weights repacked once for the prefill shapes (many activation rows).
 
-   Packed layout: output rows in panels of 16; per panel, for every 32-value block b, 640 bytes:
-     codes[8][16][4]  u8 weight codes, k-group g (4 values) of row r at g*64 + r*4 (one zmm = 16 rows × 4 k)
+   Packed layout: output rows in panels of 16; per panel, for every 32-value block b, PB bytes:
+     codes            Q8_0: [8][16][4] bytes, k-group g (4 values) of row r at g*64 + r*4 (one zmm = 16
+                      rows × 4 k), 512 bytes. Q4_0/Q4_K: [4][16][4] bytes holding two groups each, group g
+                      in the low nibbles and group g + 4 in the high ones, 256 bytes (unpacked in registers
+                      with one and / one shift + and per zmm; half the bytes of Q8-style codes).
      wscale[16]       f32 per-row block scale
      wmin[16]         f32 per-row block offset (Q4_K's −dmin·m; 0 for the others)
    A weight value is wscale·(code − off) + wmin, with off = 128 (Q8_0: code = w + 128), 8 (Q4_0: the
@@ -18,7 +21,9 @@
 #include <math.h>
 #include <string.h>
 
-#define PB 640 /* bytes per (panel, block) */
+/* Bytes of codes and of a whole (panel, block) record. */
+#define CB(nib) ((nib) ? 256 : 512)
+#define PB(nib) (CB(nib) + 128)
 
 static inline float f16p(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return tk_f16_to_f32(h); }
 
@@ -35,7 +40,11 @@ static int code_offset(int wtype) { return wtype == TK_Q8_0 ? 128 : wtype == TK_
 
 int tk_packed_supported(int wtype) { return wtype == TK_Q8_0 || wtype == TK_Q4_0 || wtype == TK_Q4_K; }
 
-size_t tk_packed_bytes(int64_t rows, int64_t n) { return (size_t)((rows + 15) / 16) * (size_t)(n / 32) * PB; }
+static int nibbles(int wtype) { return wtype != TK_Q8_0; }
+
+size_t tk_packed_bytes(int wtype, int64_t rows, int64_t n) {
+    return (size_t)((rows + 15) / 16) * (size_t)(n / 32) * PB(nibbles(wtype));
+}
 
 /* Codes, scale and min of one 32-value block of one weight row. */
 static void unpack_block(int wtype, const uint8_t *row, int64_t b, uint8_t code[32], float *scale, float *min) {
@@ -64,10 +73,11 @@ int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64
                     void *out) {
     if (!tk_packed_supported(wtype) || n % 32 != 0 || (wtype == TK_Q4_K && n % 256 != 0)) return -1;
     int64_t nb = n / 32;
+    int nib = nibbles(wtype);
     for (int64_t p = p0; p < p1; ++p) {
-        uint8_t *panel = (uint8_t *)out + (size_t)p * (size_t)nb * PB;
+        uint8_t *panel = (uint8_t *)out + (size_t)p * (size_t)nb * PB(nib);
         for (int64_t b = 0; b < nb; ++b) {
-            uint8_t *blk = panel + (size_t)b * PB;
+            uint8_t *blk = panel + (size_t)b * PB(nib);
             float scale[16], min[16];
             for (int r = 0; r < 16; ++r) {
                 int64_t o = 16 * p + r;
@@ -77,10 +87,16 @@ int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64
                 } else {
                     memset(code, 0, 32); scale[r] = 0; min[r] = 0;
                 }
-                for (int g = 0; g < 8; ++g) memcpy(blk + 64 * g + 4 * r, code + 4 * g, 4);
+                if (nib) {
+                    for (int g = 0; g < 4; ++g)
+                        for (int j = 0; j < 4; ++j)
+                            blk[64 * g + 4 * r + j] = (uint8_t)(code[4 * g + j] | (code[16 + 4 * g + j] << 4));
+                } else {
+                    for (int g = 0; g < 8; ++g) memcpy(blk + 64 * g + 4 * r, code + 4 * g, 4);
+                }
             }
-            memcpy(blk + 512, scale, 64);
-            memcpy(blk + 576, min, 64);
+            memcpy(blk + CB(nib), scale, 64);
+            memcpy(blk + CB(nib) + 64, min, 64);
         }
     }
     return 0;
@@ -91,22 +107,27 @@ int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64
 static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t rows, int64_t o0, int64_t o1,
                                int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
     int64_t nb = n / 32;
-    int off = code_offset(wtype), has_min = wtype == TK_Q4_K;
+    int off = code_offset(wtype), has_min = wtype == TK_Q4_K, nib = nibbles(wtype);
     if (o1 > rows) o1 = rows;
     for (int64_t o = o0; o < o1; ++o) {
-        const uint8_t *panel = pk + (size_t)(o / 16) * (size_t)nb * PB;
+        const uint8_t *panel = pk + (size_t)(o / 16) * (size_t)nb * PB(nib);
         int r = (int)(o % 16);
         for (int64_t t = 0; t < T; ++t) {
             float acc = 0;
             for (int64_t b = 0; b < nb; ++b) {
-                const uint8_t *blk = panel + (size_t)b * PB;
+                const uint8_t *blk = panel + (size_t)b * PB(nib);
                 const int8_t *a = q + t * n + 32 * b;
                 int32_t sa = s[t * nb + b];
                 int32_t i = -off * sa;
-                for (int k = 0; k < 32; ++k) i += (int32_t)blk[64 * (k / 4) + 4 * r + k % 4] * a[k];
+                for (int k = 0; k < 32; ++k) {
+                    int code = !nib ? blk[64 * (k / 4) + 4 * r + k % 4]
+                             : k < 16 ? blk[64 * (k / 4) + 4 * r + k % 4] & 15
+                                      : blk[64 * ((k - 16) / 4) + 4 * r + k % 4] >> 4;
+                    i += code * a[k];
+                }
                 float ws, wm;
-                memcpy(&ws, blk + 512 + 4 * r, 4);
-                memcpy(&wm, blk + 576 + 4 * r, 4);
+                memcpy(&ws, blk + CB(nib) + 4 * r, 4);
+                memcpy(&wm, blk + CB(nib) + 64 + 4 * r, 4);
                 float f = has_min ? fmaf((float)i, ws, wm * (float)sa) : (float)i * ws;
                 acc = fmaf(f, d[t * nb + b], acc);
             }
@@ -120,7 +141,7 @@ static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INL T512 static inline __attribute__((always_inline))
 
-INL void micro(int R, int NP, int has_min, int off, int64_t nb, int64_t n, const uint8_t *pa, const uint8_t *pb,
+INL void micro(int R, int NP, int has_min, int off, int nib, int64_t nb, int64_t n, const uint8_t *pa, const uint8_t *pb,
                const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy, __mmask16 lastMask) {
     __m512 acc[6][2];
     for (int r = 0; r < R; ++r)
@@ -133,20 +154,43 @@ INL void micro(int R, int NP, int has_min, int off, int64_t nb, int64_t n, const
             for (int p = 0; p < NP; ++p) is[r][p] = init;
         }
         const int8_t *qb = q + 32 * b;
-        for (int g = 0; g < 8; ++g) {
-            __m512i w[2];
-            for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_si512((const void *)(pp[p] + (size_t)b * PB + 64 * g));
-            for (int r = 0; r < R; ++r) {
-                int32_t a4;
-                memcpy(&a4, qb + r * n + 4 * g, 4);
-                __m512i av = _mm512_set1_epi32(a4);
-                for (int p = 0; p < NP; ++p) is[r][p] = _mm512_dpbusd_epi32(is[r][p], w[p], av);
+        const size_t at = (size_t)b * PB(nib);
+        if (nib) {
+            const __m512i m4 = _mm512_set1_epi8(0x0F);
+            for (int g = 0; g < 4; ++g) {
+                __m512i lo[2], hi[2];
+                for (int p = 0; p < NP; ++p) {
+                    __m512i v = _mm512_loadu_si512((const void *)(pp[p] + at + 64 * g));
+                    lo[p] = _mm512_and_si512(v, m4);
+                    hi[p] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+                for (int r = 0; r < R; ++r) {
+                    int32_t a4, b4;
+                    memcpy(&a4, qb + r * n + 4 * g, 4);
+                    memcpy(&b4, qb + r * n + 16 + 4 * g, 4);
+                    __m512i av = _mm512_set1_epi32(a4), bv = _mm512_set1_epi32(b4);
+                    for (int p = 0; p < NP; ++p) {
+                        is[r][p] = _mm512_dpbusd_epi32(is[r][p], lo[p], av);
+                        is[r][p] = _mm512_dpbusd_epi32(is[r][p], hi[p], bv);
+                    }
+                }
+            }
+        } else {
+            for (int g = 0; g < 8; ++g) {
+                __m512i w[2];
+                for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_si512((const void *)(pp[p] + at + 64 * g));
+                for (int r = 0; r < R; ++r) {
+                    int32_t a4;
+                    memcpy(&a4, qb + r * n + 4 * g, 4);
+                    __m512i av = _mm512_set1_epi32(a4);
+                    for (int p = 0; p < NP; ++p) is[r][p] = _mm512_dpbusd_epi32(is[r][p], w[p], av);
+                }
             }
         }
         __m512 ws[2], wm[2];
         for (int p = 0; p < NP; ++p) {
-            ws[p] = _mm512_loadu_ps((const float *)(pp[p] + (size_t)b * PB + 512));
-            if (has_min) wm[p] = _mm512_loadu_ps((const float *)(pp[p] + (size_t)b * PB + 576));
+            ws[p] = _mm512_loadu_ps((const float *)(pp[p] + at + CB(nib)));
+            if (has_min) wm[p] = _mm512_loadu_ps((const float *)(pp[p] + at + CB(nib) + 64));
         }
         for (int r = 0; r < R; ++r) {
             __m512 da = _mm512_set1_ps(d[r * nb + b]);
@@ -169,41 +213,41 @@ INL void micro(int R, int NP, int has_min, int off, int64_t nb, int64_t n, const
 #define MR 4
 
 /* All activation rows for NP panels starting at panel pa (pb = the next one). */
-#define ROWS(HM, OFF, NP)                                                                                   \
+#define ROWS(HM, OFF, NIB, NP)                                                                                   \
     do {                                                                                                    \
         int64_t t = 0;                                                                                      \
         for (; t + MR <= T; t += MR)                                                                        \
-            micro(MR, NP, HM, OFF, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); \
+            micro(MR, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); \
         switch (T - t) {                                                                                    \
-        case 3: micro(3, NP, HM, OFF, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
-        case 2: micro(2, NP, HM, OFF, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
-        case 1: micro(1, NP, HM, OFF, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
+        case 3: micro(3, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
+        case 2: micro(2, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
+        case 1: micro(1, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
         default: break;                                                                                     \
         }                                                                                                   \
     } while (0)
 
-#define GEMM_VNNI(NAME, HM, OFF)                                                                            \
+#define GEMM_VNNI(NAME, HM, OFF, NIB)                                                                            \
     T512 static void NAME(int64_t n, const uint8_t *pk, int64_t rows, int64_t o0, int64_t o1, int64_t T,      \
                           const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {         \
         int64_t nb = n / 32;                                                                                \
-        size_t stride = (size_t)nb * PB;                                                                    \
+        size_t stride = (size_t)nb * PB(NIB);                                                                    \
         if (o1 > rows) o1 = rows;                                                                           \
         int64_t o = o0;                                                                                     \
         for (; o + 32 <= o1; o += 32) {                                                                     \
             const uint8_t *pa = pk + (size_t)(o / 16) * stride, *pb = pa + stride;                          \
             __mmask16 mask = 0xFFFF;                                                                        \
-            ROWS(HM, OFF, 2);                                                                               \
+            ROWS(HM, OFF, NIB, 2);                                                                               \
         }                                                                                                   \
         for (; o < o1; o += 16) {                                                                           \
             const uint8_t *pa = pk + (size_t)(o / 16) * stride, *pb = pa;                                   \
             int64_t left = o1 - o;                                                                          \
             __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                 \
-            ROWS(HM, OFF, 1);                                                                               \
+            ROWS(HM, OFF, NIB, 1);                                                                               \
         }                                                                                                   \
     }
-GEMM_VNNI(gemm_packed_q8_0_vnni, 0, 128)
-GEMM_VNNI(gemm_packed_q4_0_vnni, 0, 8)
-GEMM_VNNI(gemm_packed_q4_k_vnni, 1, 0)
+GEMM_VNNI(gemm_packed_q8_0_vnni, 0, 128, 0)
+GEMM_VNNI(gemm_packed_q4_0_vnni, 0, 8, 1)
+GEMM_VNNI(gemm_packed_q4_k_vnni, 1, 0, 1)
 
 int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
                    int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {

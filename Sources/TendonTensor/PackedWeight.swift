@@ -2,8 +2,8 @@
 ///
 /// API summary
 /// - `PackedWeight(weight:pool:)`: repacks a Q8_0 / Q4_0 / Q4_K tensor [out, in] (nil for other dtypes)
-///   into panels of 16 output rows × 4-byte k groups with f32 per-(row, block) scales; 4-bit codes are
-///   widened to bytes (1.25 bytes per weight for every type).
+///   into panels of 16 output rows × 4-byte k groups with f32 per-(row, block) scale and offset: 1.25
+///   bytes per weight for Q8_0, 0.75 for Q4_0/Q4_K (codes stay 4-bit; unpacked in registers).
 /// - `PackedWeight.multiply(_:rows:into:ldy:pool:path:)`: y[T, out] = x[T, in] · Wᵀ with activations
 ///   quantized to int8 per 32 values; `.avx512vnni` runs the vpdpbusd kernel, `.scalar` its twin
 ///   (same integer sums, same float operations in the same order: bit-identical results).
@@ -29,7 +29,7 @@ public final class PackedWeight: @unchecked Sendable {
         dtype = weight.dtype
         outFeatures = outF
         inFeatures = inF
-        byteCount = tk_packed_bytes(Int64(outF), Int64(inF))
+        byteCount = tk_packed_bytes(wtype, Int64(outF), Int64(inF))
         base = .allocate(byteCount: max(byteCount, 1), alignment: 64)
         let w = UnsafeRawPointer(weight.rawPointer), out = base
         let panels = (outF + 15) / 16

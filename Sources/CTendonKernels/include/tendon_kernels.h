@@ -61,9 +61,9 @@ int tk_gemm_f(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
 
 /* Weights repacked for the int8 prefill GEMM (tk_gemm_packed.c: layout and arithmetic there).
    Q8_0, Q4_0 and Q4_K (n a multiple of 256 for Q4_K). tk_pack_weights fills panels [p0, p1) of 16 rows
-   (rows beyond `rows` are zero) into `out` of tk_packed_bytes(rows, n) bytes; returns 0 or -1. */
+   (rows beyond `rows` are zero) into `out` of tk_packed_bytes(wtype, rows, n) bytes; returns 0 or -1. */
 int tk_packed_supported(int wtype);
-size_t tk_packed_bytes(int64_t rows, int64_t n);
+size_t tk_packed_bytes(int wtype, int64_t rows, int64_t n);
 int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64_t rows, int64_t p0, int64_t p1,
                     void *out);
 /* y[t*ldy + o] for o in [o0, min(o1, rows)), o0 a multiple of 16, t < T; activations as for tk_gemm_q.
