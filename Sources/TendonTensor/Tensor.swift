@@ -1,11 +1,16 @@
 /// Bytes a tensor lives in: either owned (allocated, 64-byte aligned) or borrowed from a memory-mapped
 /// file that `owner` keeps alive, so weights are never copied out of the file (model RSS ≈ file size).
+import Synchronization
+
 public final class TensorStorage: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     public let byteCount: Int
     /// Keeps a mapping (or another storage) alive while views into it exist; nil when we own `base`.
     public let owner: AnyObject?
     private let owned: Bool
+    /// Repacked forms of weights that live in this storage, by byte offset (`PackedWeight.cached`); they
+    /// are released with the storage.
+    let packedWeights = Mutex<[Int: PackedWeight]>([:])
 
     /// Zero-filled, 64-byte aligned (cache line and AVX-512 friendly).
     public init(byteCount: Int) {

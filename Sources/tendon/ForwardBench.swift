@@ -50,8 +50,8 @@ struct ForwardBench: ParsableCommand {
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
         guard let path else { fail("no checkpoint to time") }
         let pool = ThreadPool(threads: threads)
-        let (ids, best, rssAfterLoad) = time(path: path, pool: pool, ids: torch?.ids)
-        var variants: [(name: String, seconds: Double, rss: Int)] = [("tendon f32", best, rssAfterLoad)]
+        let (ids, best, rssAfterLoad, rssAfterRun, decodeStep) = time(path: path, pool: pool, ids: torch?.ids)
+        var variants: [(name: String, seconds: Double, rss: Int, rssRun: Int, decode: Double)] = [("tendon f32", best, rssAfterLoad, rssAfterRun, decodeStep)]
         if model == nil {
             for name in quant.split(separator: ",").map(String.init) where !name.isEmpty {
                 guard let q = ConvertQuantization(rawValue: name) else { fail("--quant: unknown type \(name)") }
@@ -59,8 +59,8 @@ struct ForwardBench: ParsableCommand {
                 do {
                     _ = try HFToGGUFConverter.convert(hfDirectory: path, output: file, quantization: q, requireTokenizer: false)
                 } catch { fail(error.description) }
-                let (_, seconds, rss) = time(path: file, pool: pool, ids: ids)
-                variants.append(("tendon \(name)", seconds, rss))
+                let (_, seconds, rss, rssRun, decode) = time(path: file, pool: pool, ids: ids)
+                variants.append(("tendon \(name)", seconds, rss, rssRun, decode))
             }
         }
         let ours = Double(ids.count) / best
@@ -70,7 +70,9 @@ struct ForwardBench: ParsableCommand {
                                          "peak_rss_mb": Double(Self.peakRSSKilobytes()) / 1024,
                                          "variants": variants.map { ["name": $0.name, "seconds": $0.seconds,
                                                                      "tokens_per_s": Double(ids.count) / $0.seconds,
-                                                                     "rss_mb": Double($0.rss) / 1024] }]
+                                                                     "rss_mb": Double($0.rss) / 1024,
+                                                                     "rss_after_prefill_mb": Double($0.rssRun) / 1024,
+                                                                     "decode_tokens_per_s": 1 / $0.decode] }]
             if let torch { object["torch_seconds"] = torch.torch_seconds; object["torch_tokens_per_s"] = torch.torch_tokens_per_s; object["params"] = torch.params }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -79,39 +81,49 @@ struct ForwardBench: ParsableCommand {
         print("Qwen3.5 prefill, \(ids.count) tokens, \(threads) threads, best of \(`repeat`)"
               + (torch.map { ", \(String(format: "%.1f", Double($0.params) / 1e6))M parameters f32" } ?? "")
               + ", OpenBLAS core \(BLASInfo.coreName)\(BLASInfo.isGenericCore ? " (generic kernel: set OPENBLAS_CORETYPE)" : "")")
-        print("implementation               seconds   tokens/s   vs pytorch   RSS after load (MB)")
-        func row(_ name: String, _ seconds: Double, _ rate: Double, _ rss: Int?) -> String {
+        print("implementation               seconds   tokens/s   vs pytorch   RSS (MB) after load, after prefill   decode tok/s")
+        func row(_ name: String, _ seconds: Double, _ rate: Double, _ rss: Int?, _ rssRun: Int? = nil, _ decode: Double? = nil) -> String {
             name.padding(toLength: 27, withPad: " ", startingAt: 0) + String(format: " %8.3f  %9.1f", seconds, rate)
                 + (torch.map { String(format: "   %8.2f×", rate / $0.torch_tokens_per_s) } ?? "")
                 + (rss.map { String(format: "   %8.0f", Double($0) / 1024) } ?? "")
+                + (rssRun.map { String(format: "   %8.0f", Double($0) / 1024) } ?? "")
+                + (decode.map { String(format: "   %9.1f", 1 / $0) } ?? "")
         }
         if let torch { print(row("pytorch f32 (transformers)", torch.torch_seconds, torch.torch_tokens_per_s, nil)) }
-        for v in variants { print(row(v.name, v.seconds, Double(ids.count) / v.seconds, v.rss)) }
+        for v in variants { print(row(v.name, v.seconds, Double(ids.count) / v.seconds, v.rss, v.rssRun, v.decode)) }
         print(String(format: "peak RSS of this process: %.0f MB", Double(Self.peakRSSKilobytes()) / 1024))
         if torch == nil && model == nil {
             print("pytorch: not measured")
         }
     }
 
-    /// Loads `path` and returns the ids used and the best prefill time of `repeat` runs, plus the RSS after loading.
-    func time(path: String, pool: ThreadPool, ids given: [Int]?) -> ([Int], Double, Int) {
+    /// Loads `path` and returns the ids used and the best prefill time of `repeat` runs, plus the RSS after loading
+    /// and after the runs (which includes weights repacked for the int8 prefill GEMM), and the best decode step.
+    func time(path: String, pool: ThreadPool, ids given: [Int]?) -> ([Int], Double, Int, Int, Double) {
         let backbone: Qwen35TextModel
         do { backbone = try Qwen35TextModel(path: path, pool: pool) } catch { fail(error.description) }
         let rss = Self.currentRSSKilobytes()
         var rng = SystemRandomNumberGenerator()
         let ids = given ?? (0..<tokens).map { _ in Int.random(in: 0..<backbone.config.vocabSize, using: &rng) }
-        var best = Double.infinity
+        var best = Double.infinity, decode = Double.infinity
         do {
             var warm = backbone.makeCache()
             _ = try backbone.logits(ids: Array(ids.prefix(8)), cache: &warm)
+            var cache = backbone.makeCache()
             for _ in 0..<`repeat` {
-                var cache = backbone.makeCache()
+                cache = backbone.makeCache()
                 let start = DispatchTime.now().uptimeNanoseconds
                 _ = try backbone.logits(ids: ids, cache: &cache)
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
+            // Decode after the prompt: one token per call (the T = 1 kernels), best step of 16.
+            for step in 0..<16 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try backbone.logits(ids: [ids[step % ids.count]], cache: &cache)
+                decode = min(decode, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
         } catch { fail(error.description) }
-        return (ids, best, rss)
+        return (ids, best, rss, Self.currentRSSKilobytes(), decode)
     }
 
     static func statusField(_ name: String) -> Int {

@@ -53,7 +53,8 @@ import Testing
                 // Same integer dots, different float summation order (or OpenBLAS for f32, T ≥ 32); Q4_K's
                 // min term cancels, so errors are measured against the output's scale. From
                 // tiledMinRows(for:path:) rows quantized weights are dequantized for sgemm: exact activations.
-                let tiled = dtype.isQuantized && T >= Linear.tiledMinRows(for: dtype, path: path) && !BLASInfo.isGenericCore
+                let packed = Linear.usesPackedGEMM(dtype, rows: T, path: path)
+                let tiled = dtype.isQuantized && !packed && T >= Linear.tiledMinRows(for: dtype, path: path) && !BLASInfo.isGenericCore
                 let twin = tiled ? want : scalar
                 #expect(Self.maxErrorOverRMS(fast, twin) < 1e-5, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, twin))")
                 let ours = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path, blas: .never).toArray()
@@ -61,7 +62,7 @@ import Testing
                 let threaded = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path).toArray()
                 // Our kernels split output rows, so each value is computed identically; OpenBLAS on a slice of
                 // columns may block (and so round) differently.
-                let usesBLAS = T >= (dtype == .f32 ? Linear.blasMinRows : Linear.tiledMinRows(for: dtype, path: path))
+                let usesBLAS = !packed && T >= (dtype == .f32 ? Linear.blasMinRows : Linear.tiledMinRows(for: dtype, path: path))
                 let same = usesBLAS ? Self.maxErrorOverRMS(threaded, fast) < 1e-5 : threaded == fast
                 #expect(same, "\(dtype) T=\(T) \(path) threaded differs by \(Self.maxErrorOverRMS(threaded, fast))")
             }

@@ -59,6 +59,23 @@ int tk_gemm_q(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
 int tk_gemm_f(int wtype, int path, int64_t n, const void *w, size_t row_bytes, int64_t o0, int64_t o1,
               int64_t T, const float *x, int64_t ldx, float *y, int64_t ldy);
 
+/* Weights repacked for the int8 prefill GEMM (tk_gemm_packed.c: layout and arithmetic there).
+   Q8_0, Q4_0 and Q4_K (n a multiple of 256 for Q4_K). tk_pack_weights fills panels [p0, p1) of 16 rows
+   (rows beyond `rows` are zero) into `out` of tk_packed_bytes(wtype, rows, n) bytes; returns 0 or -1. */
+int tk_packed_supported(int wtype);
+size_t tk_packed_bytes(int wtype, int64_t rows, int64_t n);
+int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64_t rows, int64_t p0, int64_t p1,
+                    void *out);
+/* y[t*ldy + o] for o in [o0, min(o1, rows)), o0 a multiple of 16, t < T; activations as for tk_gemm_q.
+   path scalar (the reference twin) or vnni; returns 0, or -1 for an unsupported type/path. */
+int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
+                   int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy);
+/* madvise(MADV_PAGEOUT) on the whole pages inside [p, p + n): lets the kernel drop a mapped file's pages
+   that have been repacked (contents are never lost; touched pages come back). */
+int tk_release_pages(const void *p, size_t n);
+/* tk_quantize_act with a 512-bit twin (identical results) when path is vnni. */
+void tk_quantize_act_path(int path, const float *x, int64_t n, int8_t *q, float *d, int32_t *s);
+
 /* Elementwise fast paths used by the Swift kernels. */
 float tk_sum_squares_f32(int path, const float *x, int64_t n);
 void tk_scale_mul_f32(int path, const float *x, const float *w, float s, float add, float *y, int64_t n);
