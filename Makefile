@@ -1,6 +1,6 @@
 # Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev pkg-config rt-tests
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libpng-dev libturbojpeg0-dev pkg-config rt-tests
 PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
 SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10

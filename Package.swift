@@ -24,13 +24,17 @@ let package = Package(
                        providers: [.apt(["libserialport-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.
         .target(name: "CTendonSupport"),
         // SIMD kernels (AVX2 / AVX-512-VNNI via per-function target attributes, chosen at run time by cpuid).
         .target(name: "CTendonKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
 
         .target(name: "TendonTensor", dependencies: ["CBLAS", "CTendonSupport", "CTendonKernels"], swiftSettings: strict),
-        .target(name: "TendonModel", dependencies: ["TendonTensor"], swiftSettings: strict),
+        .target(name: "TendonModel", dependencies: ["TendonTensor", "CPNG", "CTurboJPEG"], swiftSettings: strict),
         .target(name: "TendonHardware",
                 dependencies: ["CSerialPort", "CTendonSupport",
                                .product(name: "Logging", package: "swift-log"),
