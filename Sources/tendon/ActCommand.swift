@@ -45,9 +45,13 @@ struct ActCommand: ParsableCommand {
             case .failure(let message): fail(message.text, code: 2)
             }
         }
+        var decoded: [String: RGBImage] = [:]
+        for (name, file) in images {
+            do { decoded[name] = try RGBImage.load(path: file) } catch { fail("--image \(name)=\(file): \(error.description)", code: 2) }
+        }
         let chunk: ActionChunk
         do {
-            chunk = try vla.act(embodiment: embodiment, instruction: instruction, images: images.map(\.name),
+            chunk = try vla.act(embodiment: embodiment, instruction: instruction, images: decoded,
                                 noise: noiseValues, seed: seed, steps: steps)
         } catch { fail(error.description, code: 2) }
         let tensors = [Tensor(chunk.actions, shape: [chunk.steps, chunk.channels], name: "actions"),

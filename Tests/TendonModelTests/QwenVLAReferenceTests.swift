@@ -125,7 +125,7 @@ import TendonTensor
         let expert = try ActionExpert(config: f32.config.actionExpert) { n throws(VLAError) in
             do { return try load(n) } catch { throw .weights("\(error)") }
         }
-        return try QwenVLA(config: f32.config, backbone: backbone, expert: expert, tokenizer: f32.tokenizer)
+        return try QwenVLA(config: f32.config, backbone: backbone, vision: nil, expert: expert, tokenizer: f32.tokenizer)
     }
 
     @Test func badInputsAreClearErrors() throws {
@@ -140,10 +140,10 @@ import TendonTensor
             try vla.act(embodiment: "aloha", instruction: "x", steps: 0)
         }
         #expect(throws: VLAError.input("embodiment aloha_cams needs an image for camera(s) cam_left_wrist (--image NAME=FILE)")) {
-            try vla.act(embodiment: "aloha_cams", instruction: "x", images: ["cam_high"])
+            try vla.act(embodiment: "aloha_cams", instruction: "x", images: ["cam_high": RGBImage(width: 1, height: 1, pixels: [0, 0, 0])])
         }
         #expect(throws: VLAError.input("embodiment aloha has no camera cam_high; its cameras: none")) {
-            try vla.act(embodiment: "aloha", instruction: "x", images: ["cam_high"])
+            try vla.act(embodiment: "aloha", instruction: "x", images: ["cam_high": RGBImage(width: 1, height: 1, pixels: [0, 0, 0])])
         }
         // --seed noise is reproducible and differs between seeds.
         let a = try vla.act(embodiment: "aloha", instruction: "x", seed: 7)

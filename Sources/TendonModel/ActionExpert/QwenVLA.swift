@@ -32,15 +32,25 @@ public struct ActTimings: Sendable {
 public final class QwenVLA: Sendable {
     public let config: VLAConfig
     public let backbone: Qwen35TextModel
+    /// The vision tower, image processor and multimodal positions (checkpoints with a vision_config).
+    public let vision: Qwen35VisionLanguageModel?
     public let expert: ActionExpert
     public let tokenizer: Tokenizer
 
-    public init(config: VLAConfig, backbone: Qwen35TextModel, expert: ActionExpert, tokenizer: Tokenizer) throws(VLAError) {
+    public init(config: VLAConfig, backbone: Qwen35TextModel, vision: Qwen35VisionLanguageModel? = nil,
+                expert: ActionExpert, tokenizer: Tokenizer) throws(VLAError) {
         guard config.actionExpert.contextDim == backbone.config.hiddenSize else {
             throw .config("action_expert.context_dim \(config.actionExpert.contextDim) differs from the backbone's hidden_size \(backbone.config.hiddenSize)")
         }
+        if let vision {
+            let pad = tokenizer.addedTokenId("<|image_pad|>")
+            guard pad == vision.multimodal.imageTokenID else {
+                throw .config("tokenizer's <|image_pad|> is \(pad.map(String.init) ?? "missing"), config image_token_id is \(vision.multimodal.imageTokenID)")
+            }
+        }
         self.config = config
         self.backbone = backbone
+        self.vision = vision
         self.expert = expert
         self.tokenizer = tokenizer
     }
@@ -80,9 +90,16 @@ public final class QwenVLA: Sendable {
             throw .config(error.description)
         }
         let backbone: Qwen35TextModel
+        var vision: Qwen35VisionLanguageModel?
         do {
-            backbone = try Qwen35TextModel(config: backboneConfig.text, pool: pool) { name throws(Qwen35Error) in
-                do throws(CheckpointError) { return try lookup(name) } catch { throw .weights(error.description) }
+            if (try? JSONSerialization.jsonObject(with: configText) as? [String: Any])?["vision_config"] != nil {
+                // The vision side opens the same folder or file itself (weights stay memory-mapped).
+                vision = try Qwen35VisionLanguageModel(path: path, pool: pool)
+                backbone = vision!.text
+            } else {
+                backbone = try Qwen35TextModel(config: backboneConfig.text, pool: pool) { name throws(Qwen35Error) in
+                    do throws(CheckpointError) { return try lookup(name) } catch { throw .weights(error.description) }
+                }
             }
         } catch { throw .weights(error.description) }
         let expert = try ActionExpert(config: vla.actionExpert, pool: pool) { name throws(VLAError) in
@@ -90,7 +107,7 @@ public final class QwenVLA: Sendable {
         }
         let tokenizer: Tokenizer
         do { tokenizer = try Tokenizer(jsonData: tokenizerText) } catch { throw .config("\(path) tokenizer: \(error)") }
-        try self.init(config: vla, backbone: backbone, expert: expert, tokenizer: tokenizer)
+        try self.init(config: vla, backbone: backbone, vision: vision, expert: expert, tokenizer: tokenizer)
     }
 
     static func read(_ url: URL) throws(VLAError) -> Data {
@@ -108,8 +125,7 @@ public final class QwenVLA: Sendable {
 
     // MARK: - Acting
 
-    /// Checks that `images` names exactly the embodiment's cameras. This build runs the text backbone only,
-    /// so an embodiment with cameras is refused with a clear error rather than run without its images.
+    /// Checks that `images` names exactly the embodiment's cameras, and that the checkpoint can see.
     public func checkImages(_ e: Embodiment, images: [String]) throws(VLAError) {
         let missing = e.cameras.filter { !images.contains($0) }
         if !missing.isEmpty {
@@ -120,21 +136,36 @@ public final class QwenVLA: Sendable {
             throw .input("embodiment \(e.tag) has no camera \(unknown.joined(separator: ", ")); its cameras: "
                          + (e.cameras.isEmpty ? "none" : e.cameras.joined(separator: ", ")))
         }
-        if !e.cameras.isEmpty {
-            throw .input("embodiment \(e.tag) has cameras, but this build has no vision tower to read images")
+        if !e.cameras.isEmpty, vision == nil {
+            throw .input("embodiment \(e.tag) has cameras, but the checkpoint has no vision tower (no vision_config)")
         }
     }
 
-    /// Prefix token ids → backbone → context K/V (once per observation).
-    public func observe(_ e: Embodiment, instruction: String, timings: inout ActTimings) throws(VLAError) -> ActionExpertContext {
+    /// Camera images (config order) → pixel values; prefix token ids; → backbone (vision tower and multimodal
+    /// positions when there are images) → context K/V. Once per observation.
+    public func observe(_ e: Embodiment, instruction: String, images: [String: RGBImage] = [:],
+                        timings: inout ActTimings) throws(VLAError) -> ActionExpertContext {
+        try checkImages(e, images: Array(images.keys))
         var start = Self.now()
-        let ids = tokenizer.encode(prefix(e, instruction: instruction))
+        var pixels: [Float] = [], grids: [(t: Int, h: Int, w: Int)] = []
+        var imageTokens: [Int] = []
+        if let vision, !e.cameras.isEmpty {
+            do { (pixels, grids) = try vision.preprocess(e.cameras.map { images[$0]! }) } catch { throw .input(error.description) }
+            let merge = vision.vision.config.spatialMergeSize
+            imageTokens = grids.map { Qwen35RopeIndex.mergedTokenCount(grid: $0, spatialMergeSize: merge) }
+        }
+        let ids = tokenizer.encode(prefix(e, instruction: instruction, imageTokens: imageTokens))
         timings.preprocessing += Self.now() - start
         start = Self.now()
         var cache = backbone.makeCache()
         let hidden: [Float]
         do {
-            hidden = try backbone.hiddenStates(embeddings: try backbone.embed(ids), positions: nil, cache: &cache)
+            if let vision, !grids.isEmpty {
+                let encoded = try vision.encodeImages(pixelValues: pixels, grids: grids)
+                hidden = try vision.prefixHiddenStates(inputIDs: ids, images: encoded, cache: &cache)
+            } else {
+                hidden = try backbone.hiddenStates(embeddings: try backbone.embed(ids), positions: nil, cache: &cache)
+            }
         } catch { throw .input(error.description) }
         timings.backbone += Self.now() - start
         start = Self.now()
@@ -145,10 +176,10 @@ public final class QwenVLA: Sendable {
 
     /// One chunk for embodiment `tag`. `noise` [H, K] (H = chunk_size) or nil for Gaussian noise from `seed`;
     /// `steps` nil means the config's num_inference_steps.
-    public func act(embodiment tag: String, instruction: String, images: [String] = [], noise: [Float]? = nil,
+    public func act(embodiment tag: String, instruction: String, images: [String: RGBImage] = [:], noise: [Float]? = nil,
                     seed: UInt64 = 0, steps: Int? = nil) throws(VLAError) -> ActionChunk {
         let e = try config.embodiment(tag)
-        try checkImages(e, images: images)
+        try checkImages(e, images: Array(images.keys))
         let K = config.actionExpert.actionDim, H = e.chunkSize
         let N = steps ?? config.actionExpert.numInferenceSteps
         guard N > 0 else { throw .input("steps must be a positive integer, found \(N)") }
@@ -162,7 +193,7 @@ public final class QwenVLA: Sendable {
             y1 = GaussianNoise.sample(count: H * K, seed: seed)
         }
         var timings = ActTimings()
-        let context = try observe(e, instruction: instruction, timings: &timings)
+        let context = try observe(e, instruction: instruction, images: images, timings: &timings)
         let start = Self.now()
         let y = try expert.sample(noise: y1, activeChannels: e.activeChannels, steps: N, context: context)
         timings.expert += Self.now() - start
