@@ -266,6 +266,7 @@ class QwenVLA:
     def __init__(self, folder, backbone=None, expert=None):
         from tokenizers import Tokenizer
         from transformers import AutoConfig
+        self.folder = folder
         with open(os.path.join(folder, "config.json")) as f:
             self.config = json.load(f)
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
@@ -296,15 +297,38 @@ class QwenVLA:
         m = self.backbone.model
         return getattr(m, "language_model", m)
 
-    def hidden(self, ids):
-        return self.text_model()(input_ids=ids[None], use_cache=False).last_hidden_state[0]
+    def hidden(self, ids, pixel_values=None, grid=None):
+        if pixel_values is None:
+            return self.text_model()(input_ids=ids[None], use_cache=False).last_hidden_state[0]
+        # Qwen3_5Model: image pads replaced by the merged vision tokens, multimodal positions (get_rope_index).
+        mm = (ids == self.config["image_token_id"]).to(torch.int64)[None]  # 1 = image token, as the processor
+        return self.backbone.model(input_ids=ids[None], pixel_values=pixel_values, image_grid_thw=grid,
+                                   mm_token_type_ids=mm, use_cache=False).last_hidden_state[0]
+
+    def processor(self):
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+        with open(os.path.join(self.folder, "preprocessor_config.json")) as f:
+            cfg = json.load(f)
+        keys = ("min_pixels", "max_pixels", "patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std")
+        return Qwen2VLImageProcessorPil(**{k: cfg[k] for k in keys if k in cfg})
 
     @torch.no_grad()
-    def act(self, tag, instruction, noise, steps=None):
+    def act(self, tag, instruction, noise, steps=None, images=None):
+        """images: camera name → PIL image; the embodiment's cameras are used in config order."""
         emb = self.embodiment(tag)
-        text = self.prefix(emb, instruction)
+        pixel_values = grid = None
+        tokens = []
+        if emb["cameras"]:
+            missing = [c for c in emb["cameras"] if c not in (images or {})]
+            if missing:
+                raise ValueError(f"embodiment {tag} needs images for {missing}")
+            out = self.processor()([images[c] for c in emb["cameras"]], return_tensors="pt")
+            pixel_values, grid = out["pixel_values"], out["image_grid_thw"]
+            merge = self.config["vision_config"]["spatial_merge_size"]
+            tokens = [int(t * h * w) // merge ** 2 for t, h, w in grid.tolist()]
+        text = self.prefix(emb, instruction, tokens)
         ids = torch.tensor(self.tokenizer.encode(text, add_special_tokens=False).ids)
-        V = self.hidden(ids)
+        V = self.hidden(ids, pixel_values, grid)
         C, kv = self.expert.context(V)
         N = steps or self.config["action_expert"]["num_inference_steps"]
         c = len(emb["action_names"])
@@ -363,7 +387,27 @@ CONFIGS = [
          expert=dict(action_dim=8, hidden_size=32, num_layers=3, num_heads=2, head_dim=24, intermediate_size=40,
                      context_dim=32, rope_theta=100.0, num_inference_steps=4),
          cases=[("tienkung", "stack the {red} bowls", None), ("arx5", "wipe the table.", 2)]),
+    dict(name="vlm_c", tied=True, layout="conditional", prefix_template=None,
+         embodiments=[aloha(tag="aloha", chunk=5, cameras=("cam_high", "cam_left_wrist")),
+                      dict(tag="widowx", robot_tag="WidowX", arms="single", waist=False, mobile_base=False, fps=5,
+                           chunk_size=4, cameras=["cam_wrist"], action_names=["x", "y", "z", "gripper"])],
+         images=dict(cam_high=(28, 20), cam_left_wrist=(16, 24), cam_wrist=(24, 24)),
+         text=dict(vocab_size=1808, hidden_size=32, intermediate_size=40, num_hidden_layers=2,
+                   layer_types=["linear_attention", "full_attention"], num_attention_heads=2, num_key_value_heads=1,
+                   head_dim=16, linear_num_key_heads=1, linear_num_value_heads=2, linear_key_head_dim=16,
+                   linear_value_head_dim=8, linear_conv_kernel_dim=4,
+                   rope_parameters=dict(rope_type="default", rope_theta=10000.0, partial_rotary_factor=0.5,
+                                        mrope_section=[2, 1, 1], mrope_interleaved=True)),
+         expert=dict(action_dim=16, hidden_size=32, num_layers=2, num_heads=2, head_dim=16, intermediate_size=48,
+                     context_dim=32, rope_theta=10000.0, num_inference_steps=3),
+         cases=[("aloha", "Hand over the cube.", None), ("widowx", "close the drawer", 2)]),
 ]
+
+VISION = dict(depth=2, hidden_size=16, intermediate_size=32, num_heads=2, in_channels=3, patch_size=4,
+              spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16)
+PREPROCESSOR = dict(min_pixels=64, max_pixels=1024, patch_size=4, temporal_patch_size=2, merge_size=2,
+                    image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711],
+                    image_processor_type="Qwen2VLImageProcessor")
 
 
 def randomize(module, scale=1.0):
@@ -394,10 +438,17 @@ def quantiles(emb, gen):
 
 
 def build_folder(spec, out, seed):
-    from transformers import Qwen3_5ForCausalLM, Qwen3_5TextConfig
+    from transformers import Qwen3_5Config, Qwen3_5ForCausalLM, Qwen3_5ForConditionalGeneration, Qwen3_5TextConfig
     torch.manual_seed(seed)
-    config = Qwen3_5TextConfig(**dict(spec["text"], tie_word_embeddings=spec["tied"]))
-    backbone = Qwen3_5ForCausalLM(config).eval()
+    if spec.get("layout") == "conditional":
+        text = dict(spec["text"], tie_word_embeddings=spec["tied"])
+        config = Qwen3_5Config(text_config=text, vision_config=dict(VISION, out_hidden_size=text["hidden_size"]),
+                               tie_word_embeddings=spec["tied"], image_token_id=1798, video_token_id=1799,
+                               vision_start_token_id=1795, vision_end_token_id=1796)
+        backbone = Qwen3_5ForConditionalGeneration(config).eval()
+    else:
+        config = Qwen3_5TextConfig(**dict(spec["text"], tie_word_embeddings=spec["tied"]))
+        backbone = Qwen3_5ForCausalLM(config).eval()
     randomize(backbone)
     expert = ActionExpert(spec["expert"]).eval()
     randomize(expert)
@@ -423,7 +474,25 @@ def build_folder(spec, out, seed):
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2, ensure_ascii=False)
     shutil.copy(TOKENIZER, os.path.join(out, "tokenizer.json"))
+    if spec.get("layout") == "conditional":
+        with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
+            json.dump(PREPROCESSOR, f, indent=2)
     return backbone, expert
+
+
+def make_images(spec, out, gen):
+    """Smooth random RGB images (PNG) so resampling differences would show."""
+    from PIL import Image
+    import numpy as np
+    images = {}
+    for name, (w, h) in spec.get("images", {}).items():
+        base = torch.rand(3, 4, 4, generator=gen)
+        up = F.interpolate(base[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+        noise = torch.rand(3, h, w, generator=gen) * 0.2
+        a = ((up * 0.8 + noise).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        Image.fromarray(np.ascontiguousarray(a), "RGB").save(os.path.join(out, name + ".png"))
+        images[name] = Image.open(os.path.join(out, name + ".png")).convert("RGB")
+    return images
 
 
 def make_fixture(spec, root, seed):
@@ -433,11 +502,12 @@ def make_fixture(spec, root, seed):
     K = spec["expert"]["action_dim"]
     tensors, cases = {}, []
     gen = torch.Generator().manual_seed(seed + 9)
+    images = make_images(spec, out, gen)
     for i, (tag, instruction, steps) in enumerate(spec["cases"]):
         key = f"case{i}"
         emb = vla.embodiment(tag)
         noise = torch.randn(emb["chunk_size"], K, generator=gen)
-        r = vla.act(tag, instruction, noise, steps)
+        r = vla.act(tag, instruction, noise, steps, images)
         tensors.update({f"{key}.noise": noise, f"{key}.context": r["context"], f"{key}.velocity0": r["velocity0"],
                         f"{key}.actions_normalized": r["actions_normalized"], f"{key}.actions": r["actions"]})
         cases.append(dict(key=key, tag=tag, instruction=instruction, steps=steps, prompt=r["prompt"],
