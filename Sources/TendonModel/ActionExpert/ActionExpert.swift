@@ -2,6 +2,7 @@
 // context keys/values do not depend on the noisy chunk or τ, so `context(_:tokens:)` computes them once per
 // observation (after k_norm and RoPE) and every Euler step reuses them.
 import Foundation
+import Synchronization
 import TendonTensor
 
 /// A Linear with bias: weight [out, in] in any dtype (quantized GGUF weights run through `Linear`).
@@ -24,8 +25,8 @@ public struct ActionExpertContext: Sendable {
     public let context: [Float]
     /// Per block: k_norm(k_proj(LN(C))) with RoPE at positions 0…T−1, [T, h·hd].
     let keys: [[Float]]
-    /// Per block: v_proj(LN(C)) [T, h·hd].
-    let values: [[Float]]
+    /// Per block: v_proj(LN(C)) transposed per head, [h, hd, T] (rows of the P·V product).
+    let valuesT: [[Float]]
 }
 
 public final class ActionExpert: Sendable {
@@ -35,6 +36,16 @@ public final class ActionExpert: Sendable {
     let rotary: RotaryEmbedding
     let pool: ThreadPool?
     static let normEps: Float = 1e-6
+    /// silu(c) → every block's modulation and the final one depend on τ only, so they are computed once per
+    /// τ (bit pattern) and reused by every observation: 6·d·d weights per block are otherwise read per step.
+    let timeCache = Mutex<[UInt32: TimeConditioning]>([:])
+
+    struct TimeConditioning: Sendable {
+        /// Per block [6d]: shift_a, scale_a, gate_a, shift_m, scale_m, gate_m.
+        var blocks: [[Float]]
+        /// [2d]: shift, scale.
+        var final: [Float]
+    }
 
     /// `lookup` returns nil for a name the checkpoint does not hold; names are `action_expert.*`.
     public init(config: ActionExpertConfig, pool: ThreadPool? = nil,
@@ -95,9 +106,12 @@ public final class ActionExpert: Sendable {
             Qwen35Ops.rmsNorm(&k, dim: config.headDim, weight: b.kNorm, eps: Self.normEps, form: .multiply)
             rope(&k, tokens: T, cos: cos, sin: sin)
             keys.append(k)
-            values.append(apply(b.vProj, ln, rows: T))
+            let v = apply(b.vProj, ln, rows: T), width = v.count / T
+            var vT = [Float](repeating: 0, count: v.count)
+            for t in 0..<T { for j in 0..<width { vT[j * T + t] = v[t * width + j] } }
+            values.append(vT)
         }
-        return ActionExpertContext(tokens: T, context: C, keys: keys, values: values)
+        return ActionExpertContext(tokens: T, context: C, keys: keys, valuesT: values)
     }
 
     // MARK: - Per step
@@ -109,12 +123,11 @@ public final class ActionExpert: Sendable {
         let H = y.count / K, T = ctx.tokens
         guard ctx.keys.count == blocks.count else { throw .input("context from another expert (\(ctx.keys.count) blocks)") }
 
-        var c = apply(timeFC2, silu(apply(timeFC1, Self.timeEmbedding(tau), rows: 1)), rows: 1)
-        c = silu(c)  // every modulation reads silu(c)
+        let time = timeConditioning(tau)
         var x = apply(actionFC2, silu(apply(actionFC1, y, rows: H)), rows: H)
         let (cos, sin) = ropeTables(first: T, count: H)
         for (l, b) in blocks.enumerated() {
-            let m = apply(b.modulation, c, rows: 1)
+            let m = time.blocks[l]
             let shiftA = m[0..<d], scaleA = m[d..<(2 * d)], gateA = m[(2 * d)..<(3 * d)]
             let shiftM = m[(3 * d)..<(4 * d)], scaleM = m[(4 * d)..<(5 * d)], gateM = m[(5 * d)..<(6 * d)]
             let u = modulate(layerNorm(x, rows: H), shift: shiftA, scale: scaleA)
@@ -124,15 +137,28 @@ public final class ActionExpert: Sendable {
             Qwen35Ops.rmsNorm(&k, dim: config.headDim, weight: b.kNorm, eps: Self.normEps, form: .multiply)
             rope(&q, tokens: H, cos: cos, sin: sin)
             rope(&k, tokens: H, cos: cos, sin: sin)
-            let attn = attention(q: q, keys: (ctx.keys[l], k), values: (ctx.values[l], v), contextTokens: T, actionTokens: H)
+            let attn = attention(q: q, keys: (ctx.keys[l], k), valuesT: (ctx.valuesT[l], v), contextTokens: T, actionTokens: H)
             addGated(&x, apply(b.oProj, attn, rows: H), gate: gateA)
             var h = apply(b.fc1, modulate(layerNorm(x, rows: H), shift: shiftM, scale: scaleM), rows: H)
             let n = h.count
             h.withUnsafeMutableBufferPointer { Kernels.geluTanh($0.baseAddress!, count: n, into: $0.baseAddress!) }
             addGated(&x, apply(b.fc2, h, rows: H), gate: gateM)
         }
-        let f = apply(finalModulation, c, rows: 1)
+        let f = time.final
         return apply(finalProj, modulate(layerNorm(x, rows: H), shift: f[0..<d], scale: f[d..<(2 * d)]), rows: H)
+    }
+
+    func timeConditioning(_ tau: Float) -> TimeConditioning {
+        if let hit = timeCache.withLock({ $0[tau.bitPattern] }) { return hit }
+        // silu(c): every modulation reads it.
+        let c = silu(apply(timeFC2, silu(apply(timeFC1, Self.timeEmbedding(tau), rows: 1)), rows: 1))
+        let value = TimeConditioning(blocks: blocks.map { apply($0.modulation, c, rows: 1) },
+                                     final: apply(finalModulation, c, rows: 1))
+        timeCache.withLock { cache in
+            if cache.count > 4096 { cache.removeAll() }  // bounded: grids of a few step counts in practice
+            cache[tau.bitPattern] = value
+        }
+        return value
     }
 
     /// Euler from noise at τ=1 to τ=0 on τ_k = 1 − k/N: Y ← Y − v(Y, τ_k)/N. Channels ≥ `activeChannels`
@@ -258,8 +284,9 @@ public final class ActionExpert: Sendable {
         }
     }
 
-    /// softmax(q·[Kc; Ka]ᵀ·hd^−½)·[Vc; Va] per head, no mask. q [H, h·hd]; result [H, h·hd].
-    func attention(q: [Float], keys: ([Float], [Float]), values: ([Float], [Float]), contextTokens T: Int,
+    /// softmax(q·[Kc; Ka]ᵀ·hd^−½)·[Vc; Va] per head, no mask. q [H, h·hd]; context values transposed
+    /// [h, hd, T], action values [H, h·hd]; result [H, h·hd].
+    func attention(q: [Float], keys: ([Float], [Float]), valuesT values: ([Float], [Float]), contextTokens T: Int,
                    actionTokens H: Int) -> [Float] {
         let nh = config.numHeads, hd = config.headDim, width = nh * hd, S = T + H
         let scale = 1 / Float(hd).squareRoot()
@@ -276,7 +303,8 @@ public final class ActionExpert: Sendable {
                                 let body = { (heads: Range<Int>) in
                                     let qh = UnsafeMutablePointer<Float>.allocate(capacity: H * hd)
                                     let scores = UnsafeMutablePointer<Float>.allocate(capacity: H * S)
-                                    defer { qh.deallocate(); scores.deallocate() }
+                                    let vt = UnsafeMutablePointer<Float>.allocate(capacity: hd * S)
+                                    defer { qh.deallocate(); scores.deallocate(); vt.deallocate() }
                                     for h in heads {
                                         for t in 0..<H { (qh + t * hd).update(from: qp + t * width + h * hd, count: hd) }
                                         Kernels.dotRows(qh, rows: H, kcp + h * hd, count: T, stride: width, inFeatures: hd,
@@ -285,11 +313,15 @@ public final class ActionExpert: Sendable {
                                                         into: scores + T, ldy: S)
                                         for i in 0..<(H * S) { scores[i] *= scale }
                                         Kernels.softmax(scores, rows: H, dim: S)
-                                        for t in 0..<H {
-                                            let orow = op + t * width + h * hd, p = scores + t * S
-                                            for s in 0..<T { Kernels.axpy(p[s], vcp + s * width + h * hd, into: orow, count: hd) }
-                                            for s in 0..<H { Kernels.axpy(p[T + s], vap + s * width + h * hd, into: orow, count: hd) }
+                                        // out[t, i] = Σ_s p[t, s]·V[s, i]: V transposed to [hd, S] rows so the
+                                        // f32 matmul kernel does it in one call.
+                                        for i in 0..<hd { (vt + i * S).update(from: vcp + (h * hd + i) * T, count: T) }
+                                        for s in 0..<H {
+                                            let src = vap + s * width + h * hd
+                                            for i in 0..<hd { vt[i * S + T + s] = src[i] }
                                         }
+                                        Kernels.dotRows(scores, rows: H, vt, count: hd, stride: S, inFeatures: S,
+                                                        into: op + h * hd, ldy: width)
                                     }
                                 }
                                 if let pool, nh > 1 { pool.parallelFor(nh, body) } else { body(0..<nh) }
