@@ -15,6 +15,28 @@ struct DiTLinear: Sendable {
 struct DiTBlockWeights: Sendable {
     var modulation, qProj, kProj, vProj, oProj, fc1, fc2: DiTLinear
     var qNorm, kNorm: [Float]
+    /// q_proj, k_proj, v_proj rows stacked [3·h·hd, d] (one activation quantization and one dispatch per
+    /// step instead of three); nil when their dtypes differ.
+    var qkv: DiTLinear?
+}
+
+extension DiTLinear {
+    /// The rows of several same-dtype, same-width weights stacked into one owned tensor.
+    static func stacked(_ parts: [DiTLinear], name: String) -> DiTLinear? {
+        guard let first = parts.first, let rowBytes = first.weight.rowBytes,
+              parts.allSatisfy({ $0.weight.dtype == first.weight.dtype && $0.weight.shape[1] == first.weight.shape[1] })
+        else { return nil }
+        let rows = parts.reduce(0) { $0 + $1.outFeatures }
+        let storage = TensorStorage(byteCount: rows * rowBytes)
+        var offset = 0
+        for p in parts {
+            let bytes = p.outFeatures * rowBytes
+            (storage.base + offset).copyMemory(from: p.weight.rawPointer, byteCount: bytes)
+            offset += bytes
+        }
+        return DiTLinear(weight: Tensor(name: name, dtype: first.weight.dtype, shape: [rows, first.weight.shape[1]], storage: storage),
+                         bias: parts.flatMap(\.bias))
+    }
 }
 
 /// What one observation contributes to every step: C and each block's context keys and values.
@@ -75,14 +97,16 @@ public final class ActionExpert: Sendable {
         var blocks: [DiTBlockWeights] = []
         for l in 0..<config.numLayers {
             let p = "blocks.\(l)."
-            blocks.append(DiTBlockWeights(
+            var block = DiTBlockWeights(
                 modulation: try linear(p + "modulation", 6 * d, d),
                 qProj: try linear(p + "attn.q_proj", hh, d), kProj: try linear(p + "attn.k_proj", hh, d),
                 vProj: try linear(p + "attn.v_proj", hh, d), oProj: try linear(p + "attn.o_proj", d, hh),
                 fc1: try linear(p + "mlp.fc1", config.intermediateSize, d),
                 fc2: try linear(p + "mlp.fc2", d, config.intermediateSize),
                 qNorm: Qwen35Ops.floats(try tensor(p + "attn.q_norm.weight", [config.headDim])),
-                kNorm: Qwen35Ops.floats(try tensor(p + "attn.k_norm.weight", [config.headDim]))))
+                kNorm: Qwen35Ops.floats(try tensor(p + "attn.k_norm.weight", [config.headDim])))
+            block.qkv = DiTLinear.stacked([block.qProj, block.kProj, block.vProj], name: "action_expert.\(p)attn.qkv")
+            blocks.append(block)
         }
         self.blocks = blocks
         finalModulation = try linear("final.modulation", 2 * d, d)
@@ -118,7 +142,7 @@ public final class ActionExpert: Sendable {
 
     /// The velocity v(Y, τ) [H, K] for a noisy chunk Y [H, K].
     public func velocity(_ y: [Float], tau: Float, context ctx: ActionExpertContext) throws(VLAError) -> [Float] {
-        let K = config.actionDim, d = config.hiddenSize
+        let K = config.actionDim, d = config.hiddenSize, q0Width = config.numHeads * config.headDim
         guard !y.isEmpty, y.count % K == 0 else { throw .input("chunk holds \(y.count) values, expected rows of action_dim \(K)") }
         let H = y.count / K, T = ctx.tokens
         guard ctx.keys.count == blocks.count else { throw .input("context from another expert (\(ctx.keys.count) blocks)") }
@@ -131,8 +155,18 @@ public final class ActionExpert: Sendable {
             let shiftA = m[0..<d], scaleA = m[d..<(2 * d)], gateA = m[(2 * d)..<(3 * d)]
             let shiftM = m[(3 * d)..<(4 * d)], scaleM = m[(4 * d)..<(5 * d)], gateM = m[(5 * d)..<(6 * d)]
             let u = modulate(layerNorm(x, rows: H), shift: shiftA, scale: scaleA)
-            var q = apply(b.qProj, u, rows: H), k = apply(b.kProj, u, rows: H)
-            let v = apply(b.vProj, u, rows: H)
+            var q: [Float], k: [Float], v: [Float]
+            if let qkv = b.qkv {
+                let all = apply(qkv, u, rows: H), hh = q0Width, w3 = 3 * hh
+                q = [Float](repeating: 0, count: H * hh); k = q; v = q
+                for t in 0..<H {
+                    for j in 0..<hh {
+                        q[t * hh + j] = all[t * w3 + j]; k[t * hh + j] = all[t * w3 + hh + j]; v[t * hh + j] = all[t * w3 + 2 * hh + j]
+                    }
+                }
+            } else {
+                q = apply(b.qProj, u, rows: H); k = apply(b.kProj, u, rows: H); v = apply(b.vProj, u, rows: H)
+            }
             Qwen35Ops.rmsNorm(&q, dim: config.headDim, weight: b.qNorm, eps: Self.normEps, form: .multiply)
             Qwen35Ops.rmsNorm(&k, dim: config.headDim, weight: b.kNorm, eps: Self.normEps, form: .multiply)
             rope(&q, tokens: H, cos: cos, sin: sin)
