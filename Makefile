@@ -1,6 +1,8 @@
 # Tendon: `make run` and `make test` each do their own set-up on a fresh machine.
 SHELL := /bin/bash
-APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libpng-dev libturbojpeg0-dev pkg-config rt-tests
+APT_PACKAGES := libopenblas-dev libserialport-dev libcap-dev libhdf5-dev libturbojpeg0-dev pkg-config rt-tests
+# Image decoding for the vision tower (libturbojpeg0-dev above also serves camera MJPEG).
+APT_PACKAGES += libpng-dev
 PY_HW_REQUIREMENTS := Tools/reference/requirements-hardware.txt
 SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
@@ -76,6 +78,7 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen_vla.py --out Tests/Fixtures/qwen_vla
 	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
+	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_vision_reference.py --out Tests/Fixtures/vision
 
 clean:
 	rm -rf .build

@@ -20,12 +20,12 @@ let package = Package(
         // System libraries, found through pkg-config (Makefile `setup` installs the -dev packages).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSerialPort", pkgConfig: "libserialport",
                        providers: [.apt(["libserialport-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
-        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
-                       providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
         // Linux interfaces that are macros (CPU_SET, termios2) and cannot be called from Swift.

@@ -10,12 +10,15 @@ struct ForwardCommand: ParsableCommand {
         abstract: "Run the Qwen3.5 backbone on token ids and write the logits [T, vocab] (f32) as safetensors.",
         discussion: """
         MODEL is a Hugging Face folder (config.json + model.safetensors or a sharded index), one .safetensors \
-        file with config.json beside it, or a Tendon .gguf. Text positions are 0…T−1 on all three rotary rows.
+        file with config.json beside it, or a Tendon .gguf. Text positions are 0…T−1 on all three rotary rows. \
+        With --image (PNG or JPEG, in prompt order) the checkpoint must hold the vision tower \
+        (Qwen3_5ForConditionalGeneration); the <|image_pad|> ids must already be expanded in --input-ids, one \
+        run per image of t·h·w/merge² ids as the processor expands them, and positions are the multimodal ones.
         """)
 
     @Option(help: "Model folder, .safetensors file or .gguf file.") var model: String
     @Option(name: .customLong("input-ids"), help: "Comma-separated token ids, e.g. 1,2,3.") var inputIDs: String
-    @Option(help: "Images (not supported by this build: the vision tower is not loaded).") var image: [String] = []
+    @Option(help: "Image file (PNG or JPEG); repeat for several, in the order their pads appear.") var image: [String] = []
     @Option(help: "Output .safetensors file; holds one tensor `logits` [T, vocab] f32.") var out: String
 
     func run() throws {
@@ -24,14 +27,35 @@ struct ForwardCommand: ParsableCommand {
         case .success(let parsed): ids = parsed
         case .failure(let message): fail(message.text, code: 2)
         }
-        if !image.isEmpty { fail("--image is not supported yet: this build runs the text backbone only", code: 2) }
-        let backbone: Qwen35TextModel
         let pool = ThreadPool(threads: ProcessInfo.processInfo.activeProcessorCount)
+        if !image.isEmpty { return runWithImages(ids: ids, pool: pool) }
+        let backbone: Qwen35TextModel
         do { backbone = try Qwen35TextModel(path: model, pool: pool) } catch { fail(error.description) }
         var cache = backbone.makeCache()
         let logits: [Float]
         do { logits = try backbone.logits(ids: ids, cache: &cache) } catch { fail(error.description, code: 2) }
         let tensor = Tensor(logits, shape: [ids.count, backbone.config.vocabSize], name: "logits")
+        do { try SafetensorsWriter.write([tensor], to: out) } catch { fail(error.description) }
+    }
+
+    func runWithImages(ids: [Int], pool: ThreadPool) {
+        let model: Qwen35VisionLanguageModel
+        do { model = try Qwen35VisionLanguageModel(path: self.model, pool: pool) } catch { fail(error.description) }
+        var images: [RGBImage] = []
+        for path in image {
+            do { images.append(try RGBImage.load(path: path)) } catch { fail(error.description, code: 2) }
+        }
+        let logits: [Float]
+        do {
+            // The pad count is checked before the vision tower runs.
+            let (pixels, grids) = try model.preprocess(images)
+            try Qwen35RopeIndex.checkPadCount(inputIDs: ids, imageTokenID: model.multimodal.imageTokenID, grids: grids,
+                                              spatialMergeSize: model.vision.config.spatialMergeSize)
+            let encoded = try model.encodeImages(pixelValues: pixels, grids: grids)
+            var cache = model.text.makeCache()
+            logits = try model.logits(inputIDs: ids, images: encoded, cache: &cache)
+        } catch { fail(error.description, code: 2) }
+        let tensor = Tensor(logits, shape: [ids.count, model.text.config.vocabSize], name: "logits")
         do { try SafetensorsWriter.write([tensor], to: out) } catch { fail(error.description) }
     }
 

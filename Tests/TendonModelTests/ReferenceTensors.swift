@@ -1,6 +1,6 @@
 import Foundation
 
-/// The reference's recorded tensors (reference.safetensors: F32 and I32 only), read with nothing but
+/// The reference's recorded tensors (reference.safetensors: F32, I32 and U8 only), read with nothing but
 /// Foundation so the check does not lean on the reader under test.
 struct ReferenceTensors {
     let shapes: [String: [Int]]
@@ -25,6 +25,11 @@ struct ReferenceTensors {
     func floats(_ name: String) -> [Float] {
         precondition(dtypes[name] == "F32", "\(name) is \(dtypes[name] ?? "missing")")
         return raw[name]!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    func bytes(_ name: String) -> [UInt8] {
+        precondition(dtypes[name] == "U8", "\(name) is \(dtypes[name] ?? "missing")")
+        return [UInt8](raw[name]!)
     }
 
     func ints(_ name: String) -> [Int] {

@@ -8,6 +8,7 @@
 ///   `.processor`.
 /// - `EncodedImages`: `tokens` [Σ merged, outHidden], `grids`; `count`.
 /// - `preprocess(_ images: [RGBImage]) throws(Qwen35Error) -> (pixelValues: [Float], grids: [...])`.
+/// - `padCount(for: RGBImage) throws(Qwen35Error) -> Int`: `<|image_pad|>` ids one image takes in the prompt.
 /// - `encodeImages(_ images: [RGBImage]) throws(Qwen35Error) -> EncodedImages` (preprocess + tower);
 ///   `encodeImages(pixelValues:grids:)` for already patchified input.
 /// - `positions(inputIDs:images:) throws(Qwen35Error) -> [[Int]]`: the three rope rows.
@@ -30,8 +31,8 @@ public final class Qwen35VisionLanguageModel: Sendable {
     public let vision: Qwen35VisionModel
     public let multimodal: Qwen35MultimodalConfig
     public let processor: QwenImageProcessor
-    /// GGUF metadata key holding preprocessor_config.json's text (optional).
-    public static let ggufPreprocessorKey = "tendon.preprocessor_config_json"
+    /// GGUF metadata key holding preprocessor_config.json's text (optional; `tendon-train convert` writes it).
+    public static let ggufPreprocessorKey = TendonGGUFKeys.preprocessorConfigJSON
 
     public init(text: Qwen35TextModel, vision: Qwen35VisionModel, multimodal: Qwen35MultimodalConfig,
                 processor: QwenImageProcessor) {
@@ -112,6 +113,17 @@ public final class Qwen35VisionLanguageModel: Sendable {
             grids.append(p.grid)
         }
         return (pixels, grids)
+    }
+
+    /// How many `<|image_pad|>` ids the prompt needs for `image` (what the processor expands one pad into),
+    /// without running the tower.
+    public func padCount(for image: RGBImage) throws(Qwen35Error) -> Int {
+        let m = vision.config.spatialMergeSize, p = processor.config.patchSize
+        var (h, w) = (image.height, image.width)
+        if processor.config.doResize {
+            do { (h, w) = try processor.smartResize(height: image.height, width: image.width) } catch { throw .input(error.message) }
+        }
+        return Qwen35RopeIndex.mergedTokenCount(grid: (1, h / p, w / p), spatialMergeSize: m)
     }
 
     public func encodeImages(_ images: [RGBImage]) throws(Qwen35Error) -> EncodedImages {

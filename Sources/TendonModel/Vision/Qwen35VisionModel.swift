@@ -6,7 +6,8 @@
 /// Patches come in merge-block order (the `pixel_values` layout), so merging concatenates consecutive rows.
 ///
 /// API summary
-/// - `Qwen35VisionModel(config:pool:lookup:)`: tensors `model.visual.*` (as save_pretrained writes them).
+/// - `Qwen35VisionModel(config:pool:lookup:)`: tensors `model.visual.*` (as save_pretrained writes them;
+///   the Conv3d weight [D, C, T, P, P] or already flattened to [D, C·T·P·P]).
 /// - `forward(pixelValues:grids:) throws(Qwen35Error) -> [Float]`: merged tokens
 ///   [Σ t·h·w/merge², outHiddenSize] for patches [Σ t·h·w, C·T·P·P].
 /// - `forwardBlocks(pixelValues:grids:)`: the last block's output [Σ t·h·w, hidden] (before the merger).
@@ -48,10 +49,18 @@ public final class Qwen35VisionModel: Sendable {
         }
         func vector(_ name: String, _ n: Int) throws(Qwen35Error) -> [Float] { Qwen35Ops.floats(try tensor(name, [n])) }
         let D = c.hiddenSize, P = c.patchSize, T = c.temporalPatchSize, merged = D * c.spatialMergeSize * c.spatialMergeSize
-        let conv = try tensor("patch_embed.proj.weight", [D, c.inChannels, T, P, P])
-        // Conv3d with stride = kernel over one patch is a dot product with the flattened (C, T, P, P) kernel.
+        // Conv3d with stride = kernel over one patch is a dot product with the flattened (C, T, P, P) kernel;
+        // a converter may also have stored it flattened already.
+        let patchDim = c.inChannels * T * P * P
+        let convName = Self.prefix + "patch_embed.proj.weight"
+        let conv: Tensor
+        if let stored = try lookup(convName), stored.shape == [D, patchDim] {
+            conv = stored
+        } else {
+            conv = try tensor("patch_embed.proj.weight", [D, c.inChannels, T, P, P])
+        }
         var flat = conv
-        flat.shape = [D, c.inChannels * T * P * P]
+        flat.shape = [D, patchDim]
         guard flat.rowBytes != nil else {
             throw .weights("\(Self.prefix)patch_embed.proj.weight: rows of \(flat.rowLength) are not whole \(conv.dtype) blocks")
         }
