@@ -63,6 +63,10 @@ public enum HFToGGUFConverter {
             (TendonGGUFKeys.configJSON, .string(config)),
             (TendonGGUFKeys.tokenizerJSON, .string(tokenizer)),
         ]
+        if let object = try? JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any], object["action_expert"] != nil {
+            let template = object["prefix_template"] as? String ?? EmbodimentPrompt.defaultPrefixTemplate
+            metadata.append((TendonGGUFKeys.prefixTemplate, .string(template)))
+        }
         for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
                             ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
                             ("generation_config.json", TendonGGUFKeys.generationConfigJSON),

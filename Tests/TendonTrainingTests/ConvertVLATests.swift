@@ -27,11 +27,14 @@ import TendonTensor
         #expect(expertNames.allSatisfy { file.info($0) != nil })
         let configText = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
         #expect(file.metadata[TendonGGUFKeys.configJSON]?.string == configText)
+        // The template travels with the file: config's override (text_b) or the converting build's default.
+        let expectedTemplate = name == "text_b" ? try QwenVLA(path: dir.path).config.prefixTemplate : EmbodimentPrompt.defaultPrefixTemplate
+        #expect(file.metadata[TendonGGUFKeys.prefixTemplate]?.string == expectedTemplate)
 
         let fromFile = try QwenVLA(path: out)
         let fromFolder = try QwenVLA(path: dir.path)
         #expect(fromFile.config.embodiments == fromFolder.config.embodiments)
-        #expect(fromFile.config.prefixTemplate == fromFolder.config.prefixTemplate)
+        #expect(fromFile.config.prefixTemplate == (fromFolder.config.prefixTemplate ?? EmbodimentPrompt.defaultPrefixTemplate))
 
         let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
         let ref = try referenceFloats(dir.appendingPathComponent("reference.safetensors"))

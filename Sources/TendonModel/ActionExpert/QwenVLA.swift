@@ -1,5 +1,14 @@
 // The whole policy from one checkpoint (DESIGN §1, §3): embodiment prompt → tokenizer → backbone (once per
 // observation) → context K/V → N Euler steps of the action expert → unnormalized chunk.
+//
+// API summary
+// - `QwenVLA(path:pool:) throws(VLAError)`: HF folder or Tendon GGUF (backbone, vision when vision_config,
+//   action expert, tokenizer, `VLAConfig`); `QwenVLA(config:backbone:vision:expert:tokenizer:)`.
+// - `act(embodiment:instruction:images:noise:seed:steps:) throws(VLAError) -> ActionChunk`
+//   (actions [H, c], normalized [H, K], timings split preprocessing / backbone / expert).
+// - `observe(_:instruction:images:timings:) -> ActionExpertContext` then `expert.sample(noise:activeChannels:
+//   steps:context:)` for callers that keep the context (several samples per observation).
+// - `prefix(_:instruction:imageTokens:)`, `checkImages(_:images:)`; `GaussianNoise.sample(count:seed:)`.
 import Foundation
 import TendonTensor
 
@@ -63,6 +72,7 @@ public final class QwenVLA: Sendable {
             throw .config("\(path) does not exist (expected a model folder or a .gguf file)")
         }
         let configText: Data, tokenizerText: Data
+        var fileTemplate: String?
         let lookup: (String) throws(CheckpointError) -> Tensor?
         if isDirectory.boolValue {
             let folder = URL(fileURLWithPath: path)
@@ -82,9 +92,11 @@ public final class QwenVLA: Sendable {
             }
             configText = Data(config.utf8)
             tokenizerText = Data(tokenizer.utf8)
+            fileTemplate = file.metadata[TendonGGUFKeys.prefixTemplate]?.string
             lookup = { name throws(CheckpointError) in file.info(name) != nil ? try file.tensor(name) : nil }
         }
-        let vla = try VLAConfig.decode(configText, source: "\(path) config.json")
+        var vla = try VLAConfig.decode(configText, source: "\(path) config.json")
+        if vla.prefixTemplate == nil { vla.prefixTemplate = fileTemplate }
         let backboneConfig: Qwen35Config
         do { backboneConfig = try Qwen35Config.decode(configText, source: "\(path) config.json") } catch {
             throw .config(error.description)
