@@ -6,7 +6,7 @@ SWIFT_FLAGS ?=
 RUN_SECONDS ?= 10
 RUN_DIR := .build/run
 
-.PHONY: setup setup-python build release test run bench fixtures reference-env clean
+.PHONY: setup setup-python build release test run bench bench-act fixtures reference-env clean
 
 # Idempotent: installs only the Debian packages that are missing.
 setup:
@@ -52,6 +52,21 @@ bench: release reference-env
 	.build/release/tendon bench gemm
 	.build/release/tendon bench forward --threads 1 --python $(REFERENCE_VENV)/bin/python
 	.build/release/tendon bench forward --threads 2 --python $(REFERENCE_VENV)/bin/python
+	$(MAKE) bench-act
+
+# Observation → chunk on the reference config (backbone 512 × 8, vision depth 4, one 224×224 image, expert
+# 512 × 6, K 32, H 50, 10 steps): f32 folder, Q8_0 and Q4_K GGUFs, each next to PyTorch fp32 and ONNX Runtime.
+BENCH_ACT_DIR ?= /tmp/tendon-bench-act
+REFERENCE_PY ?= $(firstword $(wildcard /opt/tendon-ref/bin/python) $(REFERENCE_VENV)/bin/python)
+bench-act: release
+	$(REFERENCE_PY) Tools/reference/qwen_vla_bench.py build --out $(BENCH_ACT_DIR)/hf
+	.build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/q8_0.gguf --quant q8_0
+	.build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/q4_k.gguf --quant q4_k
+	for m in hf q8_0.gguf q4_k.gguf; do \
+	  .build/release/tendon bench act --model $(BENCH_ACT_DIR)/$$m --reference $(BENCH_ACT_DIR)/hf \
+	    --python $(REFERENCE_PY) --image cam_high=$(BENCH_ACT_DIR)/hf/cam_high.png \
+	    --noise $(BENCH_ACT_DIR)/hf/noise.safetensors --steps 10 --iterations 10 --threads 2 || exit 1; \
+	done
 
 # The model-side reference environment (torch, transformers, tokenizers, safetensors, gguf), pinned.
 REFERENCE_VENV ?= .venv-reference
@@ -63,6 +78,7 @@ reference-env:
 fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/dynamixel_fixtures.py --out Tests/Fixtures/dynamixel/sdk_packets.json
 	$(REFERENCE_VENV)/bin/python Tools/reference/tokenizer_fixtures.py --out Tests/Fixtures/tokenizer
+	$(REFERENCE_VENV)/bin/python Tools/reference/qwen_vla.py --out Tests/Fixtures/qwen_vla
 	$(REFERENCE_VENV)/bin/python Tools/reference/checkpoint_fixtures.py write --out Tests/Fixtures/checkpoint
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_reference.py --out Tests/Fixtures/qwen35
 	$(REFERENCE_VENV)/bin/python Tools/reference/hdf5_fixtures.py --out Tests/Fixtures/hdf5

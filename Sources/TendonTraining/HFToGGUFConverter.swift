@@ -6,22 +6,34 @@ import TendonTensor
 ///
 /// API:
 /// - `HFToGGUFConverter.convert(hfDirectory:output:quantization:progress:)` → `ConversionSummary`.
-/// - `HFToGGUFConverter.targetDType(shape:quantization:)` — the per-tensor type rule below.
+/// - `HFToGGUFConverter.targetDType(name:shape:quantization:)` — the per-tensor type rule below.
 /// - `ConvertQuantization` (f32, f16, q8_0, q4_0, q4_k), `ConvertedTensor`, `ConversionProgress`.
 ///
 /// Rules: tensor names stay the Hugging Face names (sorted), shapes stay as stored (no splitting, fusing or
 /// permuting; GGUF ne[] is the reversed shape). 2-D weights take the requested type when their rows fill
 /// whole blocks (32 for Q8_0/Q4_0, 256 for Q4_K), else F16; tensors of rank ≥ 3 (convolutions) are F16;
 /// 1-D tensors (norms, biases) and scalars stay F32; `--quant f32` keeps everything F32. An F16 target whose
-/// values exceed the f16 range (|x| > 65504) stays F32 instead of becoming Inf. Source weights are checked
+/// values exceed the f16 range (|x| > 65504) stays F32 instead of becoming Inf. The action expert's
+/// conditioning and boundary weights (`keepsHalfPrecision`) stay F16 under a quantized `--quant`: they run once
+/// per observation or once per τ (context_proj, time_embed, modulations) or are tiny (action_in, final.proj),
+/// so quantizing them saves nothing per step, yet it carried most of the chunk error (reference config:
+/// Q8_0 0.040 → 0.025 max |Δa'|). Source weights are checked
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
 /// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
 public enum HFToGGUFConverter {
-    public static func targetDType(shape: [Int], quantization: ConvertQuantization) -> DType {
+    public static func targetDType(name: String = "", shape: [Int], quantization: ConvertQuantization) -> DType {
         if quantization == .f32 || shape.count < 2 { return .f32 }
-        guard shape.count == 2 else { return .f16 }
+        guard shape.count == 2, !keepsHalfPrecision(name) else { return .f16 }
         let wanted = quantization.dtype
         return shape[1] % wanted.blockSize == 0 ? wanted : .f16
+    }
+
+    /// `action_expert.{context_proj, time_embed.*, action_in.*, final.*, blocks.*.modulation}` weights.
+    public static func keepsHalfPrecision(_ name: String) -> Bool {
+        guard name.hasPrefix("action_expert.") else { return false }
+        let rest = name.dropFirst("action_expert.".count)
+        return rest.hasPrefix("context_proj.") || rest.hasPrefix("time_embed.") || rest.hasPrefix("action_in.")
+            || rest.hasPrefix("final.") || (rest.hasPrefix("blocks.") && rest.contains(".modulation."))
     }
 
     /// `requireTokenizer: false` is for benchmark and test checkpoints only: an on-board file needs its
@@ -41,7 +53,7 @@ public enum HFToGGUFConverter {
         var plan: [ConvertedTensor] = []
         for name in checkpoint.names {
             let source = try checkpoint.tensor(name, validate: true)
-            var target = targetDType(shape: source.shape, quantization: quantization)
+            var target = targetDType(name: name, shape: source.shape, quantization: quantization)
             if target == .f16, source.dtype != .f16, maxMagnitude(source) > 65504 { target = .f32 }
             plan.append(ConvertedTensor(name: name, shape: source.shape, source: source.dtype, target: target))
         }
@@ -54,6 +66,10 @@ public enum HFToGGUFConverter {
             (TendonGGUFKeys.configJSON, .string(config)),
         ]
         if let tokenizer { metadata.append((TendonGGUFKeys.tokenizerJSON, .string(tokenizer))) }
+        if let object = try? JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any], object["action_expert"] != nil {
+            let template = object["prefix_template"] as? String ?? EmbodimentPrompt.defaultPrefixTemplate
+            metadata.append((TendonGGUFKeys.prefixTemplate, .string(template)))
+        }
         for (file, key) in [("tokenizer_config.json", TendonGGUFKeys.tokenizerConfigJSON),
                             ("preprocessor_config.json", TendonGGUFKeys.preprocessorConfigJSON),
                             ("generation_config.json", TendonGGUFKeys.generationConfigJSON),

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (not tests): loop wake-up latency next to cyclictest, bus cycle next to wire time.",
-        subcommands: [LoopBench.self, BusBench.self, GemmBench.self, ForwardBench.self])
+        subcommands: [LoopBench.self, BusBench.self, GemmBench.self, ForwardBench.self, ActBench.self])
 }
 
 struct BusBench: ParsableCommand {

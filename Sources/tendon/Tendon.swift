@@ -16,6 +16,7 @@ struct Tendon: ParsableCommand {
             BenchCommand.self,
             TokenizeCommand.self,
             ForwardCommand.self,
+            ActCommand.self,
             CalibrateCommand.self,
             RecordCommand.self,
             ReplayCommand.self,

@@ -73,6 +73,15 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         #expect(HFToGGUFConverter.targetDType(shape: [8, 40], quantization: .q4_0) == .f16)
         #expect(HFToGGUFConverter.targetDType(shape: [8, 512], quantization: .f32) == .f32)
         #expect(HFToGGUFConverter.targetDType(shape: [16, 3, 2, 16, 16], quantization: .q8_0) == .f16)
+        // The action expert's per-observation / per-τ / boundary weights stay F16; its step projections quantize.
+        for name in ["action_expert.context_proj.weight", "action_expert.time_embed.fc1.weight", "action_expert.action_in.fc2.weight",
+                     "action_expert.final.proj.weight", "action_expert.final.modulation.weight", "action_expert.blocks.3.modulation.weight"] {
+            #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q8_0) == .f16, "\(name)")
+            #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .f32) == .f32)
+        }
+        for name in ["action_expert.blocks.0.attn.q_proj.weight", "action_expert.blocks.0.mlp.fc1.weight", "model.layers.0.mlp.modulation.weight"] {
+            #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_k) == .q4_K, "\(name)")
+        }
     }
 
     /// The committed conversions (checked by python) are what the converter writes today.

@@ -14,6 +14,9 @@ public enum TendonGGUFKeys {
     public static let quantization = "tendon.quantization"
     /// config.json verbatim (model config, `action_expert`, `embodiments`, optional `prefix_template`).
     public static let configJSON = "tendon.config_json"
+    /// The prefix template the file was converted with (config.json's `prefix_template`, else the default
+    /// of the converting build), so a later default does not change what an old file's policy sees.
+    public static let prefixTemplate = "tendon.prefix_template"
     /// tokenizer.json verbatim (llama.cpp's key for the same thing).
     public static let tokenizerJSON = "tokenizer.huggingface.json"
     /// Optional files, present when the folder has them.

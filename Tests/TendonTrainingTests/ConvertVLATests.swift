@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import TendonModel
+import TendonTensor
+@testable import TendonTraining
+
+/// `tendon-train convert` on a Qwen-VLA folder (Tests/Fixtures/qwen_vla, from Tools/reference/qwen_vla.py):
+/// the GGUF carries every `action_expert.*` tensor and the config with embodiments and prefix_template, and
+/// the runtime acts from it: f32 as the reference, q8_0 within a loose bound (printed).
+@Suite struct ConvertVLATests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/qwen_vla")
+
+    struct Case: Decodable { var key: String; var tag: String; var instruction: String; var steps: Int? }
+
+    @Test(arguments: [("text_b", ConvertQuantization.f32), ("text_a", .f32), ("text_b", .q8_0)])
+    func actsFromConvertedGGUF(name: String, quant: ConvertQuantization) throws {
+        let dir = Self.fixtures.appendingPathComponent(name)
+        let temp = try TemporaryDirectory()
+        defer { temp.cleanup() }
+        let out = temp.path("model.gguf")
+        _ = try HFToGGUFConverter.convert(hfDirectory: dir.path, output: out, quantization: quant)
+        let file = try GGUFFile(path: out)
+        let source = try SafetensorsCheckpoint(directory: dir.path)
+        let expertNames = source.names.filter { $0.hasPrefix("action_expert.") }
+        #expect(!expertNames.isEmpty)
+        #expect(expertNames.allSatisfy { file.info($0) != nil })
+        let configText = try String(contentsOf: dir.appendingPathComponent("config.json"), encoding: .utf8)
+        #expect(file.metadata[TendonGGUFKeys.configJSON]?.string == configText)
+        // The template travels with the file: config's override (text_b) or the converting build's default.
+        let expectedTemplate = name == "text_b" ? try QwenVLA(path: dir.path).config.prefixTemplate : EmbodimentPrompt.defaultPrefixTemplate
+        #expect(file.metadata[TendonGGUFKeys.prefixTemplate]?.string == expectedTemplate)
+
+        let fromFile = try QwenVLA(path: out)
+        let fromFolder = try QwenVLA(path: dir.path)
+        #expect(fromFile.config.embodiments == fromFolder.config.embodiments)
+        #expect(fromFile.config.prefixTemplate == (fromFolder.config.prefixTemplate ?? EmbodimentPrompt.defaultPrefixTemplate))
+
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
+        let ref = try referenceFloats(dir.appendingPathComponent("reference.safetensors"))
+        for c in cases {
+            let chunk = try fromFile.act(embodiment: c.tag, instruction: c.instruction, noise: ref["\(c.key).noise"], steps: c.steps)
+            let expected = ref["\(c.key).actions_normalized"]!
+            let err = zip(chunk.normalized, expected).map { abs($0 - $1) }.max()!
+            let scale = expected.map(abs).max()!
+            print("convert \(name) \(quant) \(c.key): max |Δa'| = \(err) (max |a'| \(scale))")
+            if quant == .f32 { #expect(err <= 1e-4 * scale) } else { #expect(err < 0.15) }
+        }
+    }
+
+    /// F32 tensors of a reference.safetensors, read through the checkpoint reader.
+    func referenceFloats(_ url: URL) throws -> [String: [Float]] {
+        let file = try SafetensorsCheckpoint(path: url.path)
+        var out: [String: [Float]] = [:]
+        for name in file.names {
+            let t = try file.tensor(name)
+            if t.dtype == .f32 { out[name] = t.toArray() }
+        }
+        return out
+    }
+}
