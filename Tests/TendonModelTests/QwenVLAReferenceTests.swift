@@ -9,8 +9,6 @@ import TendonTensor
     static let configs = ["text_a", "text_b", "vlm_c"]
     static let tolerance: Float = 1e-4
     static let pool = ThreadPool(threads: 2)
-    /// Cases whose images go through a resize that the vision branch does not yet match (see the test).
-    static let knownVisionIssues: Set<String> = ["vlm_c/case0"]
 
     struct Case: Decodable {
         var key: String
@@ -77,15 +75,7 @@ import TendonTensor
                         relativeError(chunk.actions, ref.floats("\(c.key).actions"))]
             print("qwen_vla \(name) \(c.key) (\(c.tag), H=\(e.chunkSize) c=\(e.activeChannels) K=\(vla.config.actionExpert.actionDim)): "
                   + "rel err context/v0/chunk/act-chunk/actions \(errs)")
-            if Self.knownVisionIssues.contains("\(name)/\(c.key)") {
-                // The vision branch's resize of cam_high (28×20 → 32×16) differs from Pillow's BICUBIC
-                // (pixel_values[1] 1.0398 vs 1.0544); the single unresized image of case1 matches to 1e-6.
-                withKnownIssue("vision preprocessing: resize differs from Qwen2VLImageProcessorPil") {
-                    #expect(errs.allSatisfy { $0 < Self.tolerance }, "\(name) \(c.key): \(errs)")
-                }
-            } else {
-                #expect(errs.allSatisfy { $0 < Self.tolerance }, "\(name) \(c.key): \(errs)")
-            }
+            #expect(errs.allSatisfy { $0 < Self.tolerance }, "\(name) \(c.key): \(errs)")
             #expect(chunk.actions.count == e.chunkSize * e.activeChannels)
             // Padded channels are exactly zero.
             let K = vla.config.actionExpert.actionDim

@@ -80,6 +80,32 @@ import Testing
         #expect(throws: ImageError.self) { try p.smartResize(height: 1, width: 500) }
     }
 
+    /// Resizes where the order of the two 8-bit passes decides the bytes (Pillow 13 goes vertical-first when
+    /// the height loses more than twice the width's pixels): width grows while height shrinks and the
+    /// reverse, both shrinking on each side of the 2× boundary, and seeded random sizes
+    /// (Tools/reference/pillow_resize_fixtures.py). Case 0 is vlm_c's cam_high.png, 28×20 → 32×16.
+    static let passCases = Array(0..<20)
+
+    @Test(arguments: passCases)
+    func resizePassOrderMatchesPillow(_ i: Int) throws {
+        let ref = try ReferenceTensors(Self.folder.appendingPathComponent("resize_passes.safetensors"))
+        let src = try #require(ref.shapes["\(i).source"]), dst = try #require(ref.shapes["\(i).resized"])
+        let source = RGBImage(width: src[1], height: src[0], pixels: ref.bytes("\(i).source"))
+        let expected = ref.bytes("\(i).resized")
+        let resized = PillowResample.bicubic(source, width: dst[1], height: dst[0])
+        let mismatches = zip(resized.pixels, expected).filter { $0 != $1 }.count
+        #expect(resized.width == dst[1] && resized.height == dst[0] && resized.pixels.count == expected.count
+                && mismatches == 0, "case \(i) \(src[1])x\(src[0]) → \(dst[1])x\(dst[0]): \(mismatches) bytes differ")
+        // The hand-picked cases (0…13) are ones where the other pass order gives different bytes, so the
+        // fixture really pins the order.
+        if i < 14 {
+            let other = PillowResample.verticalFirst(inWidth: src[1], inHeight: src[0], outWidth: dst[1], outHeight: dst[0])
+                ? PillowResample.vertical(PillowResample.horizontal(source, width: dst[1]), height: dst[0])
+                : PillowResample.horizontal(PillowResample.vertical(source, height: dst[0]), width: dst[1])
+            #expect(other.pixels != expected, "case \(i): both pass orders agree, the case pins nothing")
+        }
+    }
+
     /// The fixed-point coefficients of one output pixel sum to 1 (within rounding) and the scalar filter
     /// matches Pillow's Keys kernel at known points.
     @Test func bicubicKernel() {

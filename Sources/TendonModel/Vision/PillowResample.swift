@@ -1,8 +1,13 @@
-/// Pillow's `Image.resize(..., BICUBIC)` on 8-bit RGB, bit for bit (libImaging/Resample.c): per axis,
-/// double-precision Keys cubic weights (a = −0.5, support 2 widened by the downscale factor), normalized to
-/// sum 1, then rounded to fixed point with 22 fraction bits; horizontal pass first into an 8-bit
-/// intermediate (rounded with +2^21, shifted, clipped to 0…255), then the vertical pass. An axis whose
-/// size does not change is not filtered at all.
+/// Pillow's `Image.resize(..., BICUBIC)` on 8-bit RGB, bit for bit (libImaging/Resample.c, Pillow 13): per
+/// axis, double-precision Keys cubic weights (a = −0.5, support 2 widened by the downscale factor),
+/// normalized to sum 1, then rounded to fixed point with 22 fraction bits; two separable passes, each into
+/// an 8-bit image (rounded with +2^21, shifted, clipped to 0…255). An axis whose size does not change is
+/// not filtered at all.
+///
+/// The pass order matters because the intermediate is rounded to 8 bits. Pillow 13 (python-pillow/Pillow
+/// #9549) runs the vertical pass first when the height shrinks by more than twice as many pixels as the
+/// width does (so always when the width grows or stays and the height shrinks), the horizontal pass first
+/// otherwise. Measured against Pillow 13.0.0: strict `>` (a 2.0 ratio of the losses stays horizontal-first).
 ///
 /// API summary
 /// - `PillowResample.bicubic(_ image: RGBImage, width:height:) -> RGBImage`
@@ -61,55 +66,67 @@ public enum PillowResample {
         return s <= 0 ? 0 : (s >= 255 ? 255 : UInt8(s))
     }
 
+    /// Pillow 13's choice of pass order (see the type comment).
+    static func verticalFirst(inWidth: Int, inHeight: Int, outWidth: Int, outHeight: Int) -> Bool {
+        outHeight < inHeight && inHeight - outHeight > 2 * (inWidth - outWidth)
+    }
+
     public static func bicubic(_ image: RGBImage, width outW: Int, height outH: Int) -> RGBImage {
         if outW == image.width && outH == image.height { return image }
-        var current = image
+        if verticalFirst(inWidth: image.width, inHeight: image.height, outWidth: outW, outHeight: outH) {
+            return horizontal(vertical(image, height: outH), width: outW)
+        }
+        return vertical(horizontal(image, width: outW), height: outH)
+    }
+
+    static func horizontal(_ image: RGBImage, width outW: Int) -> RGBImage {
+        if outW == image.width { return image }
         let half = Int32(1 << (precisionBits - 1))
-        if outW != image.width {
-            let c = coefficients(inSize: image.width, outSize: outW)
-            let H = image.height, inW = image.width
-            var out = [UInt8](repeating: 0, count: outW * H * 3)
-            image.pixels.withUnsafeBufferPointer { src in
-                for y in 0..<H {
-                    let row = y * inW * 3
-                    for xx in 0..<outW {
-                        let xmin = c.first[xx], n = c.count[xx], kb = xx * c.ksize
-                        var s0 = half, s1 = half, s2 = half
-                        for x in 0..<n {
-                            let w = c.weights[kb + x], p = row + (x + xmin) * 3
-                            s0 &+= Int32(src[p]) &* w
-                            s1 &+= Int32(src[p + 1]) &* w
-                            s2 &+= Int32(src[p + 2]) &* w
-                        }
-                        let o = (y * outW + xx) * 3
-                        out[o] = clip8(s0); out[o + 1] = clip8(s1); out[o + 2] = clip8(s2)
+        let c = coefficients(inSize: image.width, outSize: outW)
+        let H = image.height, inW = image.width
+        var out = [UInt8](repeating: 0, count: outW * H * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            for y in 0..<H {
+                let row = y * inW * 3
+                for xx in 0..<outW {
+                    let xmin = c.first[xx], n = c.count[xx], kb = xx * c.ksize
+                    var s0 = half, s1 = half, s2 = half
+                    for x in 0..<n {
+                        let w = c.weights[kb + x], p = row + (x + xmin) * 3
+                        s0 &+= Int32(src[p]) &* w
+                        s1 &+= Int32(src[p + 1]) &* w
+                        s2 &+= Int32(src[p + 2]) &* w
                     }
+                    let o = (y * outW + xx) * 3
+                    out[o] = clip8(s0); out[o + 1] = clip8(s1); out[o + 2] = clip8(s2)
                 }
             }
-            current = RGBImage(width: outW, height: H, pixels: out)
         }
-        if outH != image.height {
-            let c = coefficients(inSize: image.height, outSize: outH)
-            let W = current.width
-            var out = [UInt8](repeating: 0, count: W * outH * 3)
-            current.pixels.withUnsafeBufferPointer { src in
-                for yy in 0..<outH {
-                    let ymin = c.first[yy], n = c.count[yy], kb = yy * c.ksize
-                    for xx in 0..<W {
-                        var s0 = half, s1 = half, s2 = half
-                        for y in 0..<n {
-                            let w = c.weights[kb + y], p = ((y + ymin) * W + xx) * 3
-                            s0 &+= Int32(src[p]) &* w
-                            s1 &+= Int32(src[p + 1]) &* w
-                            s2 &+= Int32(src[p + 2]) &* w
-                        }
-                        let o = (yy * W + xx) * 3
-                        out[o] = clip8(s0); out[o + 1] = clip8(s1); out[o + 2] = clip8(s2)
+        return RGBImage(width: outW, height: H, pixels: out)
+    }
+
+    static func vertical(_ image: RGBImage, height outH: Int) -> RGBImage {
+        if outH == image.height { return image }
+        let half = Int32(1 << (precisionBits - 1))
+        let c = coefficients(inSize: image.height, outSize: outH)
+        let W = image.width
+        var out = [UInt8](repeating: 0, count: W * outH * 3)
+        image.pixels.withUnsafeBufferPointer { src in
+            for yy in 0..<outH {
+                let ymin = c.first[yy], n = c.count[yy], kb = yy * c.ksize
+                for xx in 0..<W {
+                    var s0 = half, s1 = half, s2 = half
+                    for y in 0..<n {
+                        let w = c.weights[kb + y], p = ((y + ymin) * W + xx) * 3
+                        s0 &+= Int32(src[p]) &* w
+                        s1 &+= Int32(src[p + 1]) &* w
+                        s2 &+= Int32(src[p + 2]) &* w
                     }
+                    let o = (yy * W + xx) * 3
+                    out[o] = clip8(s0); out[o + 1] = clip8(s1); out[o + 2] = clip8(s2)
                 }
             }
-            current = RGBImage(width: W, height: outH, pixels: out)
         }
-        return current
+        return RGBImage(width: W, height: outH, pixels: out)
     }
 }
