@@ -6,7 +6,8 @@ import TendonTensor
 ///
 /// API:
 /// - `HFToGGUFConverter.convert(hfDirectory:output:quantization:progress:)` → `ConversionSummary`.
-/// - `HFToGGUFConverter.targetDType(name:shape:quantization:)` — the per-tensor type rule below.
+/// - `HFToGGUFConverter.targetDType(name:shape:quantization:)` — the per-tensor type rule below
+///   (`keepsHalfPrecision`, `keepsEightBit`).
 /// - `ConvertQuantization` (f32, f16, q8_0, q4_0, q4_k), `ConvertedTensor`, `ConversionProgress`.
 ///
 /// Rules: tensor names stay the Hugging Face names (sorted), shapes stay as stored (no splitting, fusing or
@@ -17,14 +18,21 @@ import TendonTensor
 /// conditioning and boundary weights (`keepsHalfPrecision`) stay F16 under a quantized `--quant`: they run once
 /// per observation or once per τ (context_proj, time_embed, modulations) or are tiny (action_in, final.proj),
 /// so quantizing them saves nothing per step, yet it carried most of the chunk error (reference config:
-/// Q8_0 0.040 → 0.025 max |Δa'|). Source weights are checked
+/// Q8_0 0.040 → 0.025 max |Δa'|). Under `--quant q4_k` the expert's most error-sensitive step projections
+/// (`keepsEightBit`: `blocks.*.mlp.fc1`, `blocks.*.mlp.fc2`, `blocks.*.attn.v_proj`) and the backbone's few
+/// full-attention `self_attn.v_proj` are Q8_0 — llama.cpp's Q4_K_M idea (attn_v and the FFN at higher
+/// precision), adapted: measured one tensor family at a time on the reference config, the expert's
+/// fc1/fc2/v_proj moved the chunk error most (0.29 → 0.17 max |Δa'|, file 52.1 → 59.3 MB, same speed), while
+/// the backbone's error is spread over every family with none standing out.
+/// Q8_0 rather than Q6_K because Q6_K has no packed int8 GEMM here: the same tensors at Q6_K gave the same error
+/// with the expert 3× slower. Source weights are checked
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
 /// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
 public enum HFToGGUFConverter {
     public static func targetDType(name: String = "", shape: [Int], quantization: ConvertQuantization) -> DType {
         if quantization == .f32 || shape.count < 2 { return .f32 }
         guard shape.count == 2, !keepsHalfPrecision(name) else { return .f16 }
-        let wanted = quantization.dtype
+        let wanted = quantization == .q4_k && keepsEightBit(name) ? DType.q8_0 : quantization.dtype
         return shape[1] % wanted.blockSize == 0 ? wanted : .f16
     }
 
@@ -34,6 +42,15 @@ public enum HFToGGUFConverter {
         let rest = name.dropFirst("action_expert.".count)
         return rest.hasPrefix("context_proj.") || rest.hasPrefix("time_embed.") || rest.hasPrefix("action_in.")
             || rest.hasPrefix("final.") || (rest.hasPrefix("blocks.") && rest.contains(".modulation."))
+    }
+
+    /// `action_expert.blocks.*.{mlp.fc1, mlp.fc2, attn.v_proj}` and the backbone's full-attention
+    /// `self_attn.v_proj` weights: Q8_0 under `--quant q4_k`.
+    public static func keepsEightBit(_ name: String) -> Bool {
+        guard name.hasSuffix(".weight") else { return false }
+        if name.hasSuffix(".self_attn.v_proj.weight") { return true }
+        guard name.hasPrefix("action_expert.blocks.") else { return false }
+        return name.contains(".mlp.fc1.") || name.contains(".mlp.fc2.") || name.contains(".attn.v_proj.")
     }
 
     /// `requireTokenizer: false` is for benchmark and test checkpoints only: an on-board file needs its

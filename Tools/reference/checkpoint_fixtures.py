@@ -245,14 +245,25 @@ def check_safetensors(path, reference):
 QUANTS = {"f32": None, "f16": None, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_k": Q.Q4_K}
 
 
-def expected_type(shape, quant):
-    """DESIGN §3: 2-D weights take the requested type when rows fill whole blocks, else F16; 1-D stays F32."""
+def expected_type(shape, quant, name=""):
+    """DESIGN §3: 2-D weights take the requested type when rows fill whole blocks, else F16; 1-D stays F32.
+    Under q4_k the action expert's blocks.*.{mlp.fc1, mlp.fc2, attn.v_proj} and every self_attn.v_proj weight
+    are Q8_0."""
     if quant == "f32" or len(shape) < 2:
         return Q.F32
     if quant == "f16":
         return Q.F16
-    block = gguf.constants.GGML_QUANT_SIZES[QUANTS[quant]][0]
-    return QUANTS[quant] if shape[-1] % block == 0 else Q.F16
+    rest = name[len("action_expert."):] if name.startswith("action_expert.") else None
+    if rest is not None and (rest.startswith(("context_proj.", "time_embed.", "action_in.", "final."))
+                             or (rest.startswith("blocks.") and ".modulation." in rest)):
+        return Q.F16  # HFToGGUFConverter.keepsHalfPrecision
+    wanted = QUANTS[quant]
+    expert = name.startswith("action_expert.blocks.") and name.endswith(".weight") and \
+        any(part in name for part in (".mlp.fc1.", ".mlp.fc2.", ".attn.v_proj."))
+    if quant == "q4_k" and (expert or name.endswith(".self_attn.v_proj.weight")):
+        wanted = Q.Q8_0
+    block = gguf.constants.GGML_QUANT_SIZES[wanted][0]
+    return wanted if shape[-1] % block == 0 else Q.F16
 
 
 def check_convert(path, hf, quant):
@@ -271,7 +282,7 @@ def check_convert(path, hf, quant):
         t = tensors.get(name)
         if t is None:
             continue
-        want = expected_type(original.shape, quant)
+        want = expected_type(original.shape, quant, name)
         shape = list(reversed([int(d) for d in t.shape]))
         if t.tensor_type != want or shape != list(original.shape):
             problems.append(f"{name}: {t.tensor_type.name} {shape}, expected {want.name} {list(original.shape)}")
