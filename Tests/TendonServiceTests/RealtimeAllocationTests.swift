@@ -8,8 +8,8 @@ import TendonHardware
 
 /// Forwards to the real Dynamixel IO and samples the real-time thread's own allocation counter from
 /// inside the cycle, so the count covers exactly the cycles between the two samples.
-final class AllocationProbeIO: ControlCycleIO {
-    let inner: DynamixelArmsIO
+final class AllocationProbeIO<Inner: ControlCycleIO>: ControlCycleIO {
+    let inner: Inner
     let firstCycle: Int
     let lastCycle: Int
     private var cycle = 0
@@ -17,7 +17,7 @@ final class AllocationProbeIO: ControlCycleIO {
     private(set) var after: UInt64 = 0
     let done = Atomic<Bool>(false)
 
-    init(inner: DynamixelArmsIO, firstCycle: Int, lastCycle: Int) {
+    init(inner: Inner, firstCycle: Int, lastCycle: Int) {
         self.inner = inner
         self.firstCycle = firstCycle
         self.lastCycle = lastCycle
@@ -37,6 +37,10 @@ final class AllocationProbeIO: ControlCycleIO {
 
     func writeCommand(_ positions: UnsafeBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
         try inner.writeCommand(positions, nowNanos: nowNanos)
+    }
+
+    func directSetpoint(into setpoint: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) -> Bool {
+        inner.directSetpoint(into: setpoint, nowNanos: nowNanos)
     }
 }
 
@@ -94,43 +98,6 @@ final class AllocationProbeIO: ControlCycleIO {
     }
 }
 
-/// The same probe around the teleoperation IO (followers and leaders read, direct setpoint, sample ring).
-final class TeleopAllocationProbeIO: ControlCycleIO {
-    let inner: TeleopArmsIO
-    let firstCycle: Int
-    let lastCycle: Int
-    private var cycle = 0
-    private(set) var before: UInt64 = 0
-    private(set) var after: UInt64 = 0
-    let done = Atomic<Bool>(false)
-
-    init(inner: TeleopArmsIO, firstCycle: Int, lastCycle: Int) {
-        self.inner = inner
-        self.firstCycle = firstCycle
-        self.lastCycle = lastCycle
-    }
-
-    var jointCount: Int { inner.jointCount }
-
-    func readState(into positions: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
-        cycle += 1
-        if cycle == firstCycle { before = tendon_thread_allocation_count() }
-        if cycle == lastCycle {
-            after = tendon_thread_allocation_count()
-            done.store(true, ordering: .releasing)
-        }
-        try inner.readState(into: positions, nowNanos: nowNanos)
-    }
-
-    func writeCommand(_ positions: UnsafeBufferPointer<Double>, nowNanos: UInt64) throws(CycleFault) {
-        try inner.writeCommand(positions, nowNanos: nowNanos)
-    }
-
-    func directSetpoint(into setpoint: UnsafeMutableBufferPointer<Double>, nowNanos: UInt64) -> Bool {
-        inner.directSetpoint(into: setpoint, nowNanos: nowNanos)
-    }
-}
-
 @Suite(.serialized) struct TeleopAllocationTests {
     @Test func theTeleoperationCycleAllocatesNothing() throws {
         #expect(tendon_allocation_counter_active() == 1)
@@ -154,7 +121,7 @@ final class TeleopAllocationProbeIO: ControlCycleIO {
         let teleop = try TeleopArmsIO(followers: DynamixelArmsIO(sessions: followers, jointsPerArm: 7, missLimit: 1_000_000),
                                       leaders: DynamixelArmsIO(sessions: leaders, jointsPerArm: 7, missLimit: 1_000_000),
                                       gripperJoints: [6, 13], grippers: robot.grippers)
-        let probe = TeleopAllocationProbeIO(inner: teleop, firstCycle: 100, lastCycle: 1600)
+        let probe = AllocationProbeIO(inner: teleop, firstCycle: 100, lastCycle: 1600)
         let period: UInt64 = 2_000_000
         let loop = try ControlLoop(io: probe, limits: limits, periodNanos: period, maxWaypoints: 4)
         // The leader waist starts 0.4 rad away from the follower's: the followers approach it slowly.
