@@ -29,6 +29,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
     private let servoBase: UnsafeMutablePointer<Int>
     private let servoCount: UnsafeMutablePointer<Int>
     private let servoJoint: UnsafeMutablePointer<Int>
+    private let servoID: UnsafeMutablePointer<UInt8>
     private let servoPrimary: UnsafeMutablePointer<Bool>
     private let servoCalibration: UnsafeMutablePointer<ServoCalibration>
     private let servoMinTicks: UnsafeMutablePointer<Int32>
@@ -58,6 +59,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
         servoBase = .allocate(capacity: busCount)
         servoCount = .allocate(capacity: busCount)
         servoJoint = .allocate(capacity: total)
+        servoID = .allocate(capacity: total)
         servoPrimary = .allocate(capacity: total)
         servoCalibration = .allocate(capacity: total)
         servoMinTicks = .allocate(capacity: total)
@@ -82,6 +84,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
             servoCount[b] = session.servos.count
             for servo in session.servos {
                 servoJoint[k] = b * jointsPerArm + servo.jointIndex
+                servoID[k] = servo.config.id
                 servoPrimary[k] = servo.config.shadowOf == nil
                 (servoCalibration + k).initialize(to: servo.calibration)
                 servoMinTicks[k] = servo.commandTicks.lowerBound
@@ -110,6 +113,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
         servoBase.deallocate()
         servoCount.deallocate()
         servoJoint.deallocate()
+        servoID.deallocate()
         servoPrimary.deallocate()
         servoCalibration.deinitialize(count: total)
         servoCalibration.deallocate()
@@ -174,7 +178,7 @@ public final class DynamixelArmsIO: ControlCycleIO {
             for i in 0..<servoCount[b] {
                 let k = base + i
                 let joint = servoJoint[k]
-                let id = sessions[b].servos[i].config.id
+                let id = servoID[k]
                 if group.status(index: i) == .ok {
                     servoMisses[k] = 0
                     if group.errorByte(index: i) & 0x80 != 0 {
