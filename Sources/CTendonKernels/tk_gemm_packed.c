@@ -15,7 +15,10 @@
    Per block and activation row the result is, in this order (the scalar twin does the same float ops):
      i = −off·s + Σ code·a                     (int32, exact)
      f = has_min ? fma(float(i), wscale, wmin·float(s)) : float(i)·wscale
-     acc = fma(f, d, acc)                      (d: the activation block scale) */
+     acc = fma(f, d, acc)                      (d: the activation block scale)
+   Wide activations (tk_gemm_packed_wide) hold a = 128·h + l in two int8 planes; the kernel dots the codes
+   with h and with l separately (two vpdpbusd) and forms i = −off·s + 128·Σ code·h + Σ code·l, which is the
+   same exact integer as Σ code·a (|i| < 2^28), so everything after it is unchanged. */
 #include "tendon_kernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -104,8 +107,10 @@ int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64
 
 /* ---- scalar twin ---- */
 
+/* ql == NULL: int8 activations q; otherwise wide activations a = 128·q + ql. */
 static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t rows, int64_t o0, int64_t o1,
-                               int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
+                               int64_t T, const int8_t *q, const int8_t *ql, const float *d, const int32_t *s,
+                               float *y, int64_t ldy) {
     int64_t nb = n / 32;
     int off = code_offset(wtype), has_min = wtype == TK_Q4_K, nib = nibbles(wtype);
     if (o1 > rows) o1 = rows;
@@ -116,14 +121,14 @@ static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t 
             float acc = 0;
             for (int64_t b = 0; b < nb; ++b) {
                 const uint8_t *blk = panel + (size_t)b * PB(nib);
-                const int8_t *a = q + t * n + 32 * b;
+                const int8_t *a = q + t * n + 32 * b, *al = ql ? ql + t * n + 32 * b : NULL;
                 int32_t sa = s[t * nb + b];
                 int32_t i = -off * sa;
                 for (int k = 0; k < 32; ++k) {
                     int code = !nib ? blk[64 * (k / 4) + 4 * r + k % 4]
                              : k < 16 ? blk[64 * (k / 4) + 4 * r + k % 4] & 15
                                       : blk[64 * ((k - 16) / 4) + 4 * r + k % 4] >> 4;
-                    i += code * a[k];
+                    i += code * (al ? 128 * (int32_t)a[k] + al[k] : (int32_t)a[k]);
                 }
                 float ws, wm;
                 memcpy(&ws, blk + CB(nib) + 4 * r, 4);
@@ -141,19 +146,24 @@ static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define INL T512 static inline __attribute__((always_inline))
 
-INL void micro(int R, int NP, int has_min, int off, int nib, int64_t nb, int64_t n, const uint8_t *pa, const uint8_t *pb,
-               const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy, __mmask16 lastMask) {
+INL void micro(int R, int NP, int has_min, int off, int nib, int wide, int64_t nb, int64_t n, const uint8_t *pa,
+               const uint8_t *pb, const int8_t *q, const int8_t *ql, const float *d, const int32_t *s, float *y,
+               int64_t ldy, __mmask16 lastMask) {
     __m512 acc[6][2];
     for (int r = 0; r < R; ++r)
         for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_ps();
     const uint8_t *pp[2] = {pa, pb};
     for (int64_t b = 0; b < nb; ++b) {
-        __m512i is[6][2];
+        /* Wide: is[] collects Σ code·h, il[] starts at the offset term and collects Σ code·l. */
+        __m512i is[6][2], il[6][2];
         for (int r = 0; r < R; ++r) {
             __m512i init = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(-off * s[r * nb + b]);
-            for (int p = 0; p < NP; ++p) is[r][p] = init;
+            for (int p = 0; p < NP; ++p) {
+                if (wide) { is[r][p] = _mm512_setzero_si512(); il[r][p] = init; }
+                else is[r][p] = init;
+            }
         }
-        const int8_t *qb = q + 32 * b;
+        const int8_t *qb = q + 32 * b, *qlb = wide ? ql + 32 * b : NULL;
         const size_t at = (size_t)b * PB(nib);
         if (nib) {
             const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -173,6 +183,15 @@ INL void micro(int R, int NP, int has_min, int off, int nib, int64_t nb, int64_t
                         is[r][p] = _mm512_dpbusd_epi32(is[r][p], lo[p], av);
                         is[r][p] = _mm512_dpbusd_epi32(is[r][p], hi[p], bv);
                     }
+                    if (wide) {
+                        memcpy(&a4, qlb + r * n + 4 * g, 4);
+                        memcpy(&b4, qlb + r * n + 16 + 4 * g, 4);
+                        __m512i al = _mm512_set1_epi32(a4), bl = _mm512_set1_epi32(b4);
+                        for (int p = 0; p < NP; ++p) {
+                            il[r][p] = _mm512_dpbusd_epi32(il[r][p], lo[p], al);
+                            il[r][p] = _mm512_dpbusd_epi32(il[r][p], hi[p], bl);
+                        }
+                    }
                 }
             }
         } else {
@@ -184,9 +203,17 @@ INL void micro(int R, int NP, int has_min, int off, int nib, int64_t nb, int64_t
                     memcpy(&a4, qb + r * n + 4 * g, 4);
                     __m512i av = _mm512_set1_epi32(a4);
                     for (int p = 0; p < NP; ++p) is[r][p] = _mm512_dpbusd_epi32(is[r][p], w[p], av);
+                    if (wide) {
+                        memcpy(&a4, qlb + r * n + 4 * g, 4);
+                        __m512i al = _mm512_set1_epi32(a4);
+                        for (int p = 0; p < NP; ++p) il[r][p] = _mm512_dpbusd_epi32(il[r][p], w[p], al);
+                    }
                 }
             }
         }
+        if (wide)
+            for (int r = 0; r < R; ++r)
+                for (int p = 0; p < NP; ++p) is[r][p] = _mm512_add_epi32(il[r][p], _mm512_slli_epi32(is[r][p], 7));
         __m512 ws[2], wm[2];
         for (int p = 0; p < NP; ++p) {
             ws[p] = _mm512_loadu_ps((const float *)(pp[p] + at + CB(nib)));
@@ -213,52 +240,74 @@ INL void micro(int R, int NP, int has_min, int off, int nib, int64_t nb, int64_t
 #define MR 4
 
 /* All activation rows for NP panels starting at panel pa (pb = the next one). */
-#define ROWS(HM, OFF, NIB, NP)                                                                                   \
+/* All activation rows for NP panels starting at panel pa (pb = the next one). */
+#define MICRO(R, HM, OFF, NIB, W, NP)                                                                          \
+    micro(R, NP, HM, OFF, NIB, W, nb, n, pa, pb, q + t * n, (W) ? ql + t * n : NULL, d + t * nb, s + t * nb,  \
+          y + t * ldy + o, ldy, mask)
+#define ROWS(HM, OFF, NIB, W, NP)                                                                           \
     do {                                                                                                    \
         int64_t t = 0;                                                                                      \
-        for (; t + MR <= T; t += MR)                                                                        \
-            micro(MR, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); \
+        for (; t + MR <= T; t += MR) MICRO(MR, HM, OFF, NIB, W, NP);                                        \
         switch (T - t) {                                                                                    \
-        case 3: micro(3, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
-        case 2: micro(2, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
-        case 1: micro(1, NP, HM, OFF, NIB, nb, n, pa, pb, q + t * n, d + t * nb, s + t * nb, y + t * ldy + o, ldy, mask); break; \
+        case 3: MICRO(3, HM, OFF, NIB, W, NP); break;                                                       \
+        case 2: MICRO(2, HM, OFF, NIB, W, NP); break;                                                       \
+        case 1: MICRO(1, HM, OFF, NIB, W, NP); break;                                                       \
         default: break;                                                                                     \
         }                                                                                                   \
     } while (0)
 
-#define GEMM_VNNI(NAME, HM, OFF, NIB)                                                                            \
-    T512 static void NAME(int64_t n, const uint8_t *pk, int64_t rows, int64_t o0, int64_t o1, int64_t T,      \
-                          const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {         \
+#define GEMM_VNNI(NAME, HM, OFF, NIB, W)                                                                    \
+    T512 static void NAME(int64_t n, const uint8_t *pk, int64_t rows, int64_t o0, int64_t o1, int64_t T,   \
+                          const int8_t *q, const int8_t *ql, const float *d, const int32_t *s, float *y,   \
+                          int64_t ldy) {                                                                    \
         int64_t nb = n / 32;                                                                                \
-        size_t stride = (size_t)nb * PB(NIB);                                                                    \
+        size_t stride = (size_t)nb * PB(NIB);                                                               \
         if (o1 > rows) o1 = rows;                                                                           \
         int64_t o = o0;                                                                                     \
         for (; o + 32 <= o1; o += 32) {                                                                     \
             const uint8_t *pa = pk + (size_t)(o / 16) * stride, *pb = pa + stride;                          \
             __mmask16 mask = 0xFFFF;                                                                        \
-            ROWS(HM, OFF, NIB, 2);                                                                               \
+            ROWS(HM, OFF, NIB, W, 2);                                                                       \
         }                                                                                                   \
         for (; o < o1; o += 16) {                                                                           \
             const uint8_t *pa = pk + (size_t)(o / 16) * stride, *pb = pa;                                   \
             int64_t left = o1 - o;                                                                          \
             __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                 \
-            ROWS(HM, OFF, NIB, 1);                                                                               \
+            ROWS(HM, OFF, NIB, W, 1);                                                                       \
         }                                                                                                   \
     }
-GEMM_VNNI(gemm_packed_q8_0_vnni, 0, 128, 0)
-GEMM_VNNI(gemm_packed_q4_0_vnni, 0, 8, 1)
-GEMM_VNNI(gemm_packed_q4_k_vnni, 1, 0, 1)
+GEMM_VNNI(gemm_packed_q8_0_vnni, 0, 128, 0, 0)
+GEMM_VNNI(gemm_packed_q4_0_vnni, 0, 8, 1, 0)
+GEMM_VNNI(gemm_packed_q4_k_vnni, 1, 0, 1, 0)
+GEMM_VNNI(gemm_packed_q8_0_wide_vnni, 0, 128, 0, 1)
+GEMM_VNNI(gemm_packed_q4_0_wide_vnni, 0, 8, 1, 1)
+GEMM_VNNI(gemm_packed_q4_k_wide_vnni, 1, 0, 1, 1)
 
 int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
                    int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
     if (!tk_packed_supported(wtype) || o0 % 16 != 0) return -1;
     const uint8_t *pk = packed;
-    if (path == TK_PATH_SCALAR) { gemm_packed_scalar(wtype, n, pk, rows, o0, o1, T, q, d, s, y, ldy); return 0; }
+    if (path == TK_PATH_SCALAR) { gemm_packed_scalar(wtype, n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); return 0; }
     if (path != TK_PATH_VNNI || !(tk_cpu_features() & TK_CPU_AVX512VNNI)) return -1;
     switch (wtype) {
-    case TK_Q8_0: gemm_packed_q8_0_vnni(n, pk, rows, o0, o1, T, q, d, s, y, ldy); break;
-    case TK_Q4_0: gemm_packed_q4_0_vnni(n, pk, rows, o0, o1, T, q, d, s, y, ldy); break;
-    default: gemm_packed_q4_k_vnni(n, pk, rows, o0, o1, T, q, d, s, y, ldy); break;
+    case TK_Q8_0: gemm_packed_q8_0_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
+    case TK_Q4_0: gemm_packed_q4_0_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
+    default: gemm_packed_q4_k_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
+    }
+    return 0;
+}
+
+int tk_gemm_packed_wide(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
+                        int64_t T, const int8_t *qh, const int8_t *ql, const float *d, const int32_t *s, float *y,
+                        int64_t ldy) {
+    if (!tk_packed_supported(wtype) || o0 % 16 != 0 || !ql) return -1;
+    const uint8_t *pk = packed;
+    if (path == TK_PATH_SCALAR) { gemm_packed_scalar(wtype, n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); return 0; }
+    if (path != TK_PATH_VNNI || !(tk_cpu_features() & TK_CPU_AVX512VNNI)) return -1;
+    switch (wtype) {
+    case TK_Q8_0: gemm_packed_q8_0_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
+    case TK_Q4_0: gemm_packed_q4_0_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
+    default: gemm_packed_q4_k_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
     }
     return 0;
 }
@@ -288,6 +337,60 @@ T512 static void quantize_act_vnni(const float *x, int64_t n, int8_t *q, float *
 void tk_quantize_act_path(int path, const float *x, int64_t n, int8_t *q, float *d, int32_t *s) {
     if (path == TK_PATH_VNNI && (tk_cpu_features() & TK_CPU_AVX512VNNI)) { quantize_act_vnni(x, n, q, d, s); return; }
     tk_quantize_act(x, n, q, d, s);
+}
+
+/* ---- wide activations (tendon_kernels.h): scalar reference and its 512-bit twin ---- */
+
+#define WIDE_MAX 16256 /* 127·128: h stays within int8 after the split */
+
+static inline void split_wide(int32_t a, int8_t *h, int8_t *l) {
+    int32_t lo = ((a + 64) & 127) - 64; /* a − lo is a multiple of 128 */
+    *l = (int8_t)lo;
+    *h = (int8_t)((a - lo) / 128);
+}
+
+void tk_quantize_act_wide(const float *x, int64_t n, int8_t *h, int8_t *l, float *d, int32_t *s) {
+    for (int64_t b = 0; b < n / 32; ++b, x += 32, h += 32, l += 32) {
+        float amax = 0;
+        for (int i = 0; i < 32; ++i) { float a = fabsf(x[i]); if (a > amax) amax = a; }
+        float db = amax / (float)WIDE_MAX, id = db == 0 ? 0.0f : 1.0f / db;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; ++i) {
+            int32_t v = (int32_t)lrintf(x[i] * id);
+            v = v > WIDE_MAX ? WIDE_MAX : v < -WIDE_MAX ? -WIDE_MAX : v;
+            split_wide(v, &h[i], &l[i]);
+            sum += v;
+        }
+        d[b] = db;
+        s[b] = sum;
+    }
+}
+
+T512 static void quantize_act_wide_vnni(const float *x, int64_t n, int8_t *h, int8_t *l, float *d, int32_t *s) {
+    const __m512 absMask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512i lo = _mm512_set1_epi32(-WIDE_MAX), hi = _mm512_set1_epi32(WIDE_MAX);
+    const __m512i c64 = _mm512_set1_epi32(64), c127 = _mm512_set1_epi32(127);
+    for (int64_t b = 0; b < n / 32; ++b, x += 32, h += 32, l += 32) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(x0, absMask), _mm512_and_ps(x1, absMask)));
+        float db = amax / (float)WIDE_MAX, id = db == 0 ? 0.0f : 1.0f / db;
+        __m512 vid = _mm512_set1_ps(id);
+        __m512i v[2] = {_mm512_cvtps_epi32(_mm512_mul_ps(x0, vid)), _mm512_cvtps_epi32(_mm512_mul_ps(x1, vid))};
+        for (int k = 0; k < 2; ++k) {
+            v[k] = _mm512_min_epi32(_mm512_max_epi32(v[k], lo), hi);
+            __m512i vl = _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(v[k], c64), c127), c64);
+            __m512i vh = _mm512_srai_epi32(_mm512_sub_epi32(v[k], vl), 7); /* exact: a multiple of 128 */
+            _mm_storeu_si128((__m128i *)(l + 16 * k), _mm512_cvtepi32_epi8(vl));
+            _mm_storeu_si128((__m128i *)(h + 16 * k), _mm512_cvtepi32_epi8(vh));
+        }
+        d[b] = db;
+        s[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(v[0], v[1]));
+    }
+}
+
+void tk_quantize_act_wide_path(int path, const float *x, int64_t n, int8_t *h, int8_t *l, float *d, int32_t *s) {
+    if (path == TK_PATH_VNNI && (tk_cpu_features() & TK_CPU_AVX512VNNI)) { quantize_act_wide_vnni(x, n, h, l, d, s); return; }
+    tk_quantize_act_wide(x, n, h, l, d, s);
 }
 
 /* Hands the whole pages inside [p, p + n) back to the kernel with MADV_PAGEOUT: clean pages of a

@@ -8,12 +8,14 @@
 ///   - F32: our AVX2 kernel for T < `blasMinRows` (32), OpenBLAS sgemm from there.
 ///   - F16/BF16: our kernel converting in registers (F16C / shifts, no copy of W) for
 ///     T < `tiledMinRows(for:path:)`, then ~1 MB tiles widened to f32 and multiplied by sgemm.
-///   - Quantized: activations quantized to int8 per 32 values (f32 scale, like ggml's Q8_0) and dotted
-///     with integer SIMD (AVX2 maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K); error ≈ 0.5–1 % of
-///     the f32 result's RMS. Q8_0/Q4_0/Q4_K on the VNNI path (any T ≥ `packedMinRows`, 1): the weight
-///     is repacked once (`PackedWeight`, held by its storage) for a register-blocked int8 GEMM
-///     (~700–800 GOP/s per core vs ~130 for the row dots). Otherwise from `tiledMinRows(for:path:)`
-///     rows: tiles dequantized (bit-identical to gguf) for sgemm instead (exact activations).
+///   - Quantized: activations quantized per 32 values (f32 scale) and dotted with integer SIMD (AVX2
+///     maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K). Q8_0/Q4_0/Q4_K on the VNNI path (any T ≥
+///     `packedMinRows`, 1): the weight is repacked once (`PackedWeight`, held by its storage) for a
+///     register-blocked int8 GEMM (~700–800 GOP/s per core vs ~130 for the row dots), with activations
+///     as `ActivationQuantization.preferred(for:)` picks: 15-bit for Q8_0 (two vpdpbusd per weight
+///     vector; activation rounding ≈ 0.003 % of the RMS), int8 for 4-bit weights (≈ 0.5–1 %, like ggml's
+///     Q8_0 activations). Without VNNI: int8 activations and row dots, and from
+///     `tiledMinRows(for:path:)` rows tiles dequantized (bit-identical to gguf) for sgemm (exact activations).
 ///   OpenBLAS is always called single-threaded, on per-thread slices of the pool. `blas: .never` forces
 ///   our kernels, `.always` the sgemm variants (measurements).
 /// - `linear(_:_:bias:pool:path:blas:) -> Tensor`: the same for an f32 Tensor [..., in] → [..., out].

@@ -79,7 +79,7 @@ struct GemmBench: ParsableCommand {
         for (inF, outF) in [(1024, 1024), (1024, 3072)] {
             let w = Tensor((0..<(inF * outF)).map { _ in Float.random(in: -0.05...0.05, using: &rng) }, shape: [outF, inF])
             let weights: [(String, Tensor)] = [("f32 ours", w), ("f16 ours", try w.converted(to: .f16)),
-                                               ("q8_0 int8", try w.converted(to: .q8_0)), ("q4_K int8", try w.converted(to: .q4_K))]
+                                               ("q8_0 wide", try w.converted(to: .q8_0)), ("q4_K int8", try w.converted(to: .q4_K))]
             for T in tokens {
                 let x = Tensor((0..<(T * inF)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [T, inF])
                 let y = Tensor(zeros: [T, outF])
@@ -91,10 +91,20 @@ struct GemmBench: ParsableCommand {
                         let ms = try Self.time(seconds) {
                             try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .never)
                         }
-                        report.rows.append(row(name, T, inF, outF, threads, ms, peak: name.contains("int8") ? report.peakInt8GOPs : report.peakF32GFLOPs, cores: cores))
+                        report.rows.append(row(name, T, inF, outF, threads, ms, peak: (name.contains("int8") || name.contains("wide")) ? report.peakInt8GOPs : report.peakF32GFLOPs, cores: cores))
                         if !json { print(Self.format(report.rows.last!)) }
                         // The alternative Linear.forward picks from Linear.tiledMinRows(for:path:) rows:
                         // weights widened/dequantized in tiles for sgemm.
+                        // Q8_0's packed GEMM takes 15-bit activations (two vpdpbusd per weight vector); the
+                        // int8-activation variant it replaced, for the ratio.
+                        if weight.dtype == .q8_0, Linear.usesPackedGEMM(.q8_0, rows: T, path: .best),
+                           let packed = PackedWeight.cached(for: weight) {
+                            let ms = try Self.time(seconds) {
+                                try packed.multiply(xp, rows: T, into: yp, pool: pool, activations: .int8)
+                            }
+                            report.rows.append(row("q8_0 int8-act", T, inF, outF, threads, ms, peak: report.peakInt8GOPs, cores: cores))
+                            if !json { print(Self.format(report.rows.last!)) }
+                        }
                         if weight.dtype != .f32 && T > 1 {
                             let ms = try Self.time(seconds) {
                                 try Linear.forward(xp, rows: T, weight: weight, bias: nil, into: yp, pool: pool, blas: .always)

@@ -55,10 +55,15 @@ import Testing
                 // tiledMinRows(for:path:) rows quantized weights are dequantized for sgemm: exact activations.
                 let packed = Linear.usesPackedGEMM(dtype, rows: T, path: path)
                 let tiled = dtype.isQuantized && !packed && T >= Linear.tiledMinRows(for: dtype, path: path) && !BLASInfo.isGenericCore
-                let twin = tiled ? want : scalar
-                #expect(Self.maxErrorOverRMS(fast, twin) < 1e-5, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, twin))")
+                // The packed GEMM gives Q8_0 15-bit activations (PackedWeightTests checks them bit for bit
+                // against their own twin): here they must be near-exact, far closer than the int8 twin.
+                let wide = packed && ActivationQuantization.preferred(for: dtype) == .wide
+                let twin = tiled || wide ? want : scalar
+                let bound: Float = wide ? 1e-3 : 1e-5
+                #expect(Self.maxErrorOverRMS(fast, twin) < bound, "\(dtype) T=\(T) \(path) \(Self.maxErrorOverRMS(fast, twin))")
+                if wide { #expect(Self.maxErrorOverRMS(fast, want) * 10 < Self.maxErrorOverRMS(scalar, want)) }
                 let ours = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path, blas: .never).toArray()
-                #expect(Self.maxErrorOverRMS(ours, scalar) < 1e-5, "\(dtype) T=\(T) \(path) without BLAS")
+                #expect(Self.maxErrorOverRMS(ours, wide ? want : scalar) < bound, "\(dtype) T=\(T) \(path) without BLAS")
                 let threaded = try linear(x, weight, bias: Tensor(bias, shape: [outF]), pool: pool, path: path).toArray()
                 // Our kernels split output rows, so each value is computed identically; OpenBLAS on a slice of
                 // columns may block (and so round) differently.

@@ -37,14 +37,91 @@ import Testing
         }
     }
 
-    static func run(_ packed: PackedWeight, _ x: [Float], T: Int, path: KernelPath, pool: ThreadPool? = nil) throws -> [Float] {
+    static func run(_ packed: PackedWeight, _ x: [Float], T: Int, path: KernelPath, pool: ThreadPool? = nil,
+                    activations: ActivationQuantization = .int8) throws -> [Float] {
         var y = [Float](repeating: .nan, count: T * packed.outFeatures)
         try x.withUnsafeBufferPointer { xp in
             try y.withUnsafeMutableBufferPointer { yp in
-                try packed.multiply(xp.baseAddress!, rows: T, into: yp.baseAddress!, pool: pool, path: path)
+                try packed.multiply(xp.baseAddress!, rows: T, into: yp.baseAddress!, pool: pool, path: path,
+                                    activations: activations)
             }
         }
         return y
+    }
+
+    /// Wide (15-bit) activations: the VNNI kernel equals its scalar twin bit for bit, and against x·Wᵀ in
+    /// double with W as its dtype decodes it (so only activation rounding remains) the error is ~100× below
+    /// int8 activations' on the same inputs. Outliers make neighbouring blocks' scales differ; values at
+    /// ±16256 and at the split's boundaries (l = −64 / 63) are exercised by the scaled ramps.
+    @Test(arguments: types)
+    func wideActivationsMatchTwinAndAreExact(_ dtype: DType) throws {
+        let inF = 512
+        var rng = SplitMix(seed: 101 + UInt64(dtype.rawValue))
+        for outF in [37, 80] {
+            let weight = try Tensor((0..<(outF * inF)).map { _ in rng.gaussian() * 0.1 }, shape: [outF, inF], name: "w")
+                .converted(to: dtype)
+            let decoded = try weight.dequantized().toArray()
+            let packed = try #require(PackedWeight(weight: weight))
+            for T in [1, 6, 23] {
+                var x = (0..<(T * inF)).map { i in rng.gaussian() * (i % 97 == 0 ? 8 : 1) }
+                for i in 0..<min(64, x.count) { x[i] = Float(i - 32) * 0.37 }  // a ramp: every low-plane value
+                var want = [Float](repeating: 0, count: T * outF)
+                for t in 0..<T {
+                    for o in 0..<outF {
+                        var acc = 0.0
+                        for i in 0..<inF { acc += Double(x[t * inF + i]) * Double(decoded[o * inF + i]) }
+                        want[t * outF + o] = Float(acc)
+                    }
+                }
+                let wide = try Self.run(packed, x, T: T, path: .scalar, activations: .wide)
+                let narrow = try Self.run(packed, x, T: T, path: .scalar, activations: .int8)
+                let eWide = LinearTests.relativeRMS(wide, want), eNarrow = LinearTests.relativeRMS(narrow, want)
+                #expect(eWide < 2e-4, "\(dtype) out=\(outF) T=\(T): wide error \(eWide)")
+                #expect(eWide * 30 < eNarrow, "\(dtype) out=\(outF) T=\(T): wide \(eWide) vs int8 \(eNarrow)")
+                guard KernelPath.available.contains(.avx512vnni) else { continue }
+                let fast = try Self.run(packed, x, T: T, path: .avx512vnni, activations: .wide)
+                #expect(fast == wide, "\(dtype) out=\(outF) T=\(T): VNNI differs from the scalar twin")
+                let threaded = try Self.run(packed, x, T: T, path: .avx512vnni, pool: ThreadPool(threads: 2), activations: .wide)
+                #expect(threaded == wide, "\(dtype) out=\(outF) T=\(T): threaded result differs")
+            }
+        }
+    }
+
+    /// The wide quantizer: a = 128·h + l reproduces round(x/d) clamped to ±16256 with h, l in range, the
+    /// block sum is Σa, and the 512-bit twin gives the same bytes.
+    @Test func wideActivationQuantizerSplitsExactly() throws {
+        var rng = SplitMix(seed: 6)
+        let n = 256
+        var x = (0..<n).map { _ in rng.gaussian() * 3 }
+        for i in 32..<64 { x[i] = 0 }  // an all-zero block
+        for i in 64..<96 { x[i] = Float(i - 80) * (16256 / 16) / 16256 * 5 }  // a ramp reaching ±amax exactly
+        var h = [Int8](repeating: 0, count: n), l = h
+        var d = [Float](repeating: 0, count: n / 32)
+        var s = [Int32](repeating: 0, count: n / 32)
+        tk_quantize_act_wide(x, Int64(n), &h, &l, &d, &s)
+        for b in 0..<(n / 32) {
+            var sum: Int32 = 0
+            let amax = x[(32 * b)..<(32 * b + 32)].map(abs).max()!
+            #expect(d[b] == amax / 16256)
+            for i in (32 * b)..<(32 * b + 32) {
+                let a = Int32(h[i]) * 128 + Int32(l[i])
+                #expect((-127...127).contains(h[i]) && (-64...63).contains(l[i]))
+                let want = d[b] == 0 ? 0 : Int32(max(-16256, min(16256, (x[i] * (1 / d[b])).rounded(.toNearestOrEven))))
+                #expect(a == want, "x[\(i)] = \(x[i]): \(a) vs \(want)")
+                sum += a
+            }
+            #expect(s[b] == sum)
+        }
+        guard KernelPath.available.contains(.avx512vnni) else { return }
+        var h1 = h, l1 = l, d1 = d, s1 = s
+        tk_quantize_act_wide_path(Int32(TK_PATH_VNNI), x, Int64(n), &h1, &l1, &d1, &s1)
+        #expect(h1 == h && l1 == l && d1 == d && s1 == s)
+    }
+
+    @Test func activationQuantizationFollowsTheWeightType() {
+        #expect(ActivationQuantization.preferred(for: .q8_0) == .wide)
+        #expect(ActivationQuantization.preferred(for: .q4_0) == .int8)
+        #expect(ActivationQuantization.preferred(for: .q4_K) == .int8)
     }
 
     /// The 512-bit activation quantizer gives the scalar one's bytes, scales and sums.

@@ -48,6 +48,47 @@ import TendonTensor
         }
     }
 
+    /// Issue #4's goals on these fixtures, for files as users get them (`tendon-train convert`, so the
+    /// conversion rules apply) run on this machine's best kernels: max |Δa'| vs the PyTorch chunk ≤ 0.02 for
+    /// Q8_0 (15-bit activations on the VNNI path; int8 activations elsewhere stay ≤ 0.04) and ≤ 0.05 for
+    /// Q4_K. On these tiny models no Q4_K-eligible weight (rows of 256) is quantized (the only one,
+    /// time_embed.fc1, stays F16), so Q4_K's goal is measured for real on the reference config in
+    /// `make bench-act`, and Q4_0 (32-value blocks: every step weight) is what shows 4-bit error here:
+    /// bounded at 1.5× the value measured when it was written, to catch a regression.
+    @Test(arguments: [ConvertQuantization.q8_0, .q4_0, .q4_k])
+    func convertedChunkErrorMeetsGoals(quant: ConvertQuantization) throws {
+        var worst: Float = 0
+        for name in ["text_a", "text_b", "vlm_c"] {
+            let dir = Self.fixtures.appendingPathComponent(name)
+            let temp = try TemporaryDirectory()
+            defer { temp.cleanup() }
+            let out = temp.path("model.gguf")
+            _ = try HFToGGUFConverter.convert(hfDirectory: dir.path, output: out, quantization: quant)
+            let vla = try QwenVLA(path: out, pool: ThreadPool(threads: 2))
+            let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
+            let ref = try referenceFloats(dir.appendingPathComponent("reference.safetensors"))
+            for c in cases {
+                var images: [String: RGBImage] = [:]
+                for camera in try vla.config.embodiment(c.tag).cameras {
+                    images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path)
+                }
+                let chunk = try vla.act(embodiment: c.tag, instruction: c.instruction, images: images,
+                                        noise: ref["\(c.key).noise"], steps: c.steps)
+                let err = zip(chunk.normalized, ref["\(c.key).actions_normalized"]!).map { abs($0 - $1) }.max()!
+                print("converted \(quant) \(name) \(c.key): max |Δa'| = \(err)")
+                worst = max(worst, err)
+            }
+        }
+        let wide = KernelPath.best == .avx512vnni
+        let bound: Float = switch quant {
+        case .q8_0: wide ? 0.02 : 0.04
+        case .q4_k: 0.05
+        default: 0.27  // measured 0.175
+        }
+        #expect(worst <= bound, "\(quant): max |Δa'| \(worst) > \(bound)")
+        #expect(worst > 0, "quantized weights must change the chunk")
+    }
+
     /// F32 tensors of a reference.safetensors, read through the checkpoint reader.
     func referenceFloats(_ url: URL) throws -> [String: [Float]] {
         let file = try SafetensorsCheckpoint(path: url.path)

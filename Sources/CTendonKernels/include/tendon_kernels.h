@@ -75,6 +75,15 @@ int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t r
 int tk_release_pages(const void *p, size_t n);
 /* tk_quantize_act with a 512-bit twin (identical results) when path is vnni. */
 void tk_quantize_act_path(int path, const float *x, int64_t n, int8_t *q, float *d, int32_t *s);
+/* Wide activations for the packed GEMM: per 32 values a 15-bit integer a = round(x / d), |a| <= 16256,
+   d = amax / 16256, held as two int8 planes a = 128*h + l (h in [-127, 127], l in [-64, 63]) so that
+   vpdpbusd still does the products; s = the block's sum of a. Rounding error 1/128 of int8's. */
+void tk_quantize_act_wide(const float *x, int64_t n, int8_t *h, int8_t *l, float *d, int32_t *s);
+void tk_quantize_act_wide_path(int path, const float *x, int64_t n, int8_t *h, int8_t *l, float *d, int32_t *s);
+/* tk_gemm_packed on wide activations (two vpdpbusd per weight vector instead of one). */
+int tk_gemm_packed_wide(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
+                        int64_t T, const int8_t *qh, const int8_t *ql, const float *d, const int32_t *s, float *y,
+                        int64_t ldy);
 
 /* Elementwise fast paths used by the Swift kernels. */
 float tk_sum_squares_f32(int path, const float *x, int64_t n);
