@@ -12,6 +12,9 @@
 /// - `Kernels.dot(_:_:count:path:)`, `Kernels.axpy(_:_:into:count:path:)` (y += α·x), and
 ///   `Kernels.dotRows(_:rows:_:count:stride:inFeatures:into:ldy:path:)`: y[t, j] = x_t · r_j for `count`
 ///   rows r_j that are `stride` floats apart (attention scores against a K cache laid out [s, heads, hd]).
+/// - `Kernels.attentionHead(queries:headDim:scale:q:ldq:contextTokens:contextKeysT:ldkc:contextValues:ldvc:
+///   actionTokens:actionKeys:ldka:actionValues:ldva:scratch:into:ldo:path:)`: one unmasked head over cached
+///   (transposed) context keys plus per-step action keys; `attentionScratchCount(...)` sizes its scratch.
 /// - `RotaryEmbedding`: inverse frequencies, cos/sin tables for 1-D or interleaved multimodal (t,h,w)
 ///   positions, and in-place rotation of [tokens, heads, headDim] with partial rotary.
 /// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state; weight
@@ -91,6 +94,28 @@ public enum Kernels {
                                inFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int, path: KernelPath = .best) {
         _ = tk_gemm_f(Int32(TK_F32), path.rawValue, Int64(inFeatures), r, stride * 4, 0, Int64(count), Int64(rows), x,
                       Int64(inFeatures), y, Int64(ldy))
+    }
+
+    /// Floats of scratch `attentionHead` needs for these sizes.
+    public static func attentionScratchCount(queries H: Int, contextTokens T: Int, actionTokens A: Int, headDim hd: Int) -> Int {
+        Int(tk_attn_scratch_floats(Int64(H), Int64(T), Int64(A), Int64(hd)))
+    }
+
+    /// One unmasked attention head over two key/value segments: out[t·ldo + i] = Σ_s p[t, s]·v_s[i] with
+    /// p[t, ·] = softmax(scale·q_t·k_s), s over T context keys given transposed (kcT[i·ldkc + s]) and then
+    /// A action keys as rows (ka[s·ldka + i]); values as rows. A path this CPU lacks runs the scalar twin.
+    public static func attentionHead(queries H: Int, headDim hd: Int, scale: Float, q: UnsafePointer<Float>, ldq: Int,
+                                     contextTokens T: Int, contextKeysT kcT: UnsafePointer<Float>, ldkc: Int,
+                                     contextValues vc: UnsafePointer<Float>, ldvc: Int,
+                                     actionTokens A: Int, actionKeys ka: UnsafePointer<Float>, ldka: Int,
+                                     actionValues va: UnsafePointer<Float>, ldva: Int,
+                                     scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, ldo: Int,
+                                     path: KernelPath = .best) {
+        let run = { (p: KernelPath) in
+            tk_attn_two_segment_f32(p.rawValue, Int64(H), Int64(hd), Int64(T), Int64(A), scale, q, Int64(ldq), kcT,
+                                    Int64(ldkc), ka, Int64(ldka), vc, Int64(ldvc), va, Int64(ldva), scratch, out, Int64(ldo))
+        }
+        if run(path) != 0 { _ = run(.scalar) }
     }
 
     public static func softplus(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {

@@ -104,4 +104,15 @@ void tk_axpy_f32(int path, float alpha, const float *x, float *y, int64_t n);
 /* In place over one row. */
 void tk_softmax_f32(int path, float *x, int64_t n);
 
+/* One unmasked attention head over two key/value segments (cached context tokens, then action tokens):
+   out[t*ldo + i] = Σ_s p[t, s]·v_s[i], p[t, ·] = softmax(scale · q_t·k_s) for t < H, i < hd, with the T
+   context keys transposed (kc_t[i*ldkc + s]), the A action keys as rows (ka[s*ldka + i]) and values as rows
+   (vc[s*ldvc + i], va[s*ldva + i]). scratch holds tk_attn_scratch_floats(H, T, A, hd) floats. path scalar
+   (the reference twin), avx2 or vnni (512-bit tiles); returns 0, or -1 for a path this CPU lacks. */
+int64_t tk_attn_scratch_floats(int64_t H, int64_t T, int64_t A, int64_t hd);
+int tk_attn_two_segment_f32(int path, int64_t H, int64_t hd, int64_t T, int64_t A, float scale, const float *q,
+                            int64_t ldq, const float *kc_t, int64_t ldkc, const float *ka, int64_t ldka,
+                            const float *vc, int64_t ldvc, const float *va, int64_t ldva, float *scratch, float *out,
+                            int64_t ldo);
+
 #endif

@@ -45,10 +45,11 @@ public struct ActionExpertContext: Sendable {
     public let tokens: Int
     /// C = context_proj(V) [T, d].
     public let context: [Float]
-    /// Per block: k_norm(k_proj(LN(C))) with RoPE at positions 0…T−1, [T, h·hd].
-    let keys: [[Float]]
-    /// Per block: v_proj(LN(C)) transposed per head, [h, hd, T] (rows of the P·V product).
-    let valuesT: [[Float]]
+    /// Per block: k_norm(k_proj(LN(C))) with RoPE at positions 0…T−1, transposed per head [h, hd, T] (the
+    /// attention kernel broadcasts q against contiguous key columns).
+    let keysT: [[Float]]
+    /// Per block: v_proj(LN(C)) [T, h·hd].
+    let values: [[Float]]
 }
 
 public final class ActionExpert: Sendable {
@@ -129,13 +130,13 @@ public final class ActionExpert: Sendable {
             var k = apply(b.kProj, ln, rows: T)
             Qwen35Ops.rmsNorm(&k, dim: config.headDim, weight: b.kNorm, eps: Self.normEps, form: .multiply)
             rope(&k, tokens: T, cos: cos, sin: sin)
-            keys.append(k)
-            let v = apply(b.vProj, ln, rows: T), width = v.count / T
-            var vT = [Float](repeating: 0, count: v.count)
-            for t in 0..<T { for j in 0..<width { vT[j * T + t] = v[t * width + j] } }
-            values.append(vT)
+            let width = k.count / T
+            var kT = [Float](repeating: 0, count: k.count)
+            for t in 0..<T { for j in 0..<width { kT[j * T + t] = k[t * width + j] } }
+            keys.append(kT)
+            values.append(apply(b.vProj, ln, rows: T))
         }
-        return ActionExpertContext(tokens: T, context: C, keys: keys, valuesT: values)
+        return ActionExpertContext(tokens: T, context: C, keysT: keys, values: values)
     }
 
     // MARK: - Per step
@@ -145,7 +146,7 @@ public final class ActionExpert: Sendable {
         let K = config.actionDim, d = config.hiddenSize, q0Width = config.numHeads * config.headDim
         guard !y.isEmpty, y.count % K == 0 else { throw .input("chunk holds \(y.count) values, expected rows of action_dim \(K)") }
         let H = y.count / K, T = ctx.tokens
-        guard ctx.keys.count == blocks.count else { throw .input("context from another expert (\(ctx.keys.count) blocks)") }
+        guard ctx.keysT.count == blocks.count else { throw .input("context from another expert (\(ctx.keysT.count) blocks)") }
 
         let time = timeConditioning(tau)
         var x = apply(actionFC2, silu(apply(actionFC1, y, rows: H)), rows: H)
@@ -171,7 +172,7 @@ public final class ActionExpert: Sendable {
             Qwen35Ops.rmsNorm(&k, dim: config.headDim, weight: b.kNorm, eps: Self.normEps, form: .multiply)
             rope(&q, tokens: H, cos: cos, sin: sin)
             rope(&k, tokens: H, cos: cos, sin: sin)
-            let attn = attention(q: q, keys: (ctx.keys[l], k), valuesT: (ctx.valuesT[l], v), contextTokens: T, actionTokens: H)
+            let attn = attention(q: q, keys: (ctx.keysT[l], k), values: (ctx.values[l], v), contextTokens: T, actionTokens: H)
             addGated(&x, apply(b.oProj, attn, rows: H), gate: gateA)
             var h = apply(b.fc1, modulate(layerNorm(x, rows: H), shift: shiftM, scale: scaleM), rows: H)
             let n = h.count
@@ -318,44 +319,34 @@ public final class ActionExpert: Sendable {
         }
     }
 
-    /// softmax(q·[Kc; Ka]ᵀ·hd^−½)·[Vc; Va] per head, no mask. q [H, h·hd]; context values transposed
-    /// [h, hd, T], action values [H, h·hd]; result [H, h·hd].
-    func attention(q: [Float], keys: ([Float], [Float]), valuesT values: ([Float], [Float]), contextTokens T: Int,
-                   actionTokens H: Int) -> [Float] {
-        let nh = config.numHeads, hd = config.headDim, width = nh * hd, S = T + H
+    /// softmax(q·[Kc; Ka]ᵀ·hd^−½)·[Vc; Va] per head, no mask. q [H, h·hd]; context keys transposed
+    /// [h, hd, T], context values [T, h·hd]; action keys and values [H, h·hd]; result [H, h·hd].
+    func attention(q: [Float], keys: (contextT: [Float], action: [Float]), values: (context: [Float], action: [Float]),
+                   contextTokens T: Int, actionTokens H: Int) -> [Float] {
+        let nh = config.numHeads, hd = config.headDim, width = nh * hd
         let scale = 1 / Float(hd).squareRoot()
         var out = [Float](repeating: 0, count: H * width)
         q.withUnsafeBufferPointer { qb in
-            keys.0.withUnsafeBufferPointer { kc in
-                keys.1.withUnsafeBufferPointer { ka in
-                    values.0.withUnsafeBufferPointer { vc in
-                        values.1.withUnsafeBufferPointer { va in
+            keys.contextT.withUnsafeBufferPointer { kc in
+                keys.action.withUnsafeBufferPointer { ka in
+                    values.context.withUnsafeBufferPointer { vc in
+                        values.action.withUnsafeBufferPointer { va in
                             out.withUnsafeMutableBufferPointer { ob in
                                 let qp = qb.baseAddress!, op = ob.baseAddress!
                                 let kcp = kc.baseAddress!, kap = ka.baseAddress!, vcp = vc.baseAddress!, vap = va.baseAddress!
-                                // Heads are independent and write their own output columns.
+                                let scratchCount = Kernels.attentionScratchCount(queries: H, contextTokens: T, actionTokens: H, headDim: hd)
+                                // Heads are independent and write their own output columns; one scratch per slice.
                                 let body = { (heads: Range<Int>) in
-                                    let qh = UnsafeMutablePointer<Float>.allocate(capacity: H * hd)
-                                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: H * S)
-                                    let vt = UnsafeMutablePointer<Float>.allocate(capacity: hd * S)
-                                    defer { qh.deallocate(); scores.deallocate(); vt.deallocate() }
+                                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                                    defer { scratch.deallocate() }
                                     for h in heads {
-                                        for t in 0..<H { (qh + t * hd).update(from: qp + t * width + h * hd, count: hd) }
-                                        Kernels.dotRows(qh, rows: H, kcp + h * hd, count: T, stride: width, inFeatures: hd,
-                                                        into: scores, ldy: S)
-                                        Kernels.dotRows(qh, rows: H, kap + h * hd, count: H, stride: width, inFeatures: hd,
-                                                        into: scores + T, ldy: S)
-                                        for i in 0..<(H * S) { scores[i] *= scale }
-                                        Kernels.softmax(scores, rows: H, dim: S)
-                                        // out[t, i] = Σ_s p[t, s]·V[s, i]: V transposed to [hd, S] rows so the
-                                        // f32 matmul kernel does it in one call.
-                                        for i in 0..<hd { (vt + i * S).update(from: vcp + (h * hd + i) * T, count: T) }
-                                        for s in 0..<H {
-                                            let src = vap + s * width + h * hd
-                                            for i in 0..<hd { vt[i * S + T + s] = src[i] }
-                                        }
-                                        Kernels.dotRows(scores, rows: H, vt, count: hd, stride: S, inFeatures: S,
-                                                        into: op + h * hd, ldy: width)
+                                        let c = h * hd
+                                        Kernels.attentionHead(queries: H, headDim: hd, scale: scale, q: qp + c, ldq: width,
+                                                              contextTokens: T, contextKeysT: kcp + c * T, ldkc: T,
+                                                              contextValues: vcp + c, ldvc: width,
+                                                              actionTokens: H, actionKeys: kap + c, ldka: width,
+                                                              actionValues: vap + c, ldva: width,
+                                                              scratch: scratch, into: op + c, ldo: width)
                                     }
                                 }
                                 if let pool, nh > 1 { pool.parallelFor(nh, body) } else { body(0..<nh) }
