@@ -200,6 +200,21 @@ static T512 void gemm_nn_512(int64_t M, int64_t N, int64_t K, const float *a, in
 #undef TILE_ROW
 #undef TILE_CASE
 
+/* dst[i*rows + s] = src[s*ld + i]: 16 rows at a time, one gather per column (the scalar loop's strided
+   stores showed up at ~15 % of the kernel). */
+static T512 void transpose_512(const float *src, int64_t ld, int64_t rows, int64_t cols, float *dst) {
+    int64_t s = 0;
+    if (ld <= INT32_MAX / 16) {
+        __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32((int)ld));
+        for (; s + 16 <= rows; s += 16)
+            for (int64_t i = 0; i < cols; ++i)
+                _mm512_storeu_ps(dst + i * rows + s, _mm512_i32gather_ps(idx, src + s * ld + i, 4));
+    }
+    for (; s < rows; ++s)
+        for (int64_t i = 0; i < cols; ++i) dst[i * rows + s] = src[s * ld + i];
+}
+
 int tk_attn_two_segment_f32(int path, int64_t H, int64_t hd, int64_t T, int64_t A, float scale, const float *q,
                             int64_t ldq, const float *kc_t, int64_t ldkc, const float *ka, int64_t ldka,
                             const float *vc, int64_t ldvc, const float *va, int64_t ldva, float *scratch, float *out,
@@ -217,8 +232,12 @@ int tk_attn_two_segment_f32(int path, int64_t H, int64_t hd, int64_t T, int64_t 
     }
     void (*gemm)(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, float,
                  const float *, int) = path == TK_PATH_VNNI ? gemm_nn_512 : gemm_nn_avx2;
-    for (int64_t s = 0; s < A; ++s)
-        for (int64_t i = 0; i < hd; ++i) kat[i * A + s] = ka[s * ldka + i];
+    if (path == TK_PATH_VNNI) {
+        transpose_512(ka, ldka, A, hd, kat);
+    } else {
+        for (int64_t s = 0; s < A; ++s)
+            for (int64_t i = 0; i < hd; ++i) kat[i * A + s] = ka[s * ldka + i];
+    }
     if (T > 0) gemm(H, T, hd, q, ldq, kc_t, ldkc, scores, S, scale, 0, 0);
     if (A > 0) gemm(H, A, hd, q, ldq, kat, A, scores + T, S, scale, 0, 0);
     const float *rowscale = 0;

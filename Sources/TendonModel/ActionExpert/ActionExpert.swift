@@ -158,13 +158,10 @@ public final class ActionExpert: Sendable {
             let u = modulate(layerNorm(x, rows: H), shift: shiftA, scale: scaleA)
             var q: [Float], k: [Float], v: [Float]
             if let qkv = b.qkv {
-                let all = apply(qkv, u, rows: H), hh = q0Width, w3 = 3 * hh
-                q = [Float](repeating: 0, count: H * hh); k = q; v = q
-                for t in 0..<H {
-                    for j in 0..<hh {
-                        q[t * hh + j] = all[t * w3 + j]; k[t * hh + j] = all[t * w3 + hh + j]; v[t * hh + j] = all[t * w3 + 2 * hh + j]
-                    }
-                }
+                let all = apply(qkv, u, rows: H), hh = q0Width
+                q = Self.columns(all, rows: H, stride: 3 * hh, from: 0, count: hh)
+                k = Self.columns(all, rows: H, stride: 3 * hh, from: hh, count: hh)
+                v = Self.columns(all, rows: H, stride: 3 * hh, from: 2 * hh, count: hh)
             } else {
                 q = apply(b.qProj, u, rows: H); k = apply(b.kProj, u, rows: H); v = apply(b.vProj, u, rows: H)
             }
@@ -256,6 +253,19 @@ public final class ActionExpert: Sendable {
             }
         }
         return y
+    }
+
+    /// Columns from..<from+count of each row of a row-major [rows, stride] matrix (row copies: the indexed
+    /// element loop this replaces was a visible share of every step).
+    static func columns(_ x: [Float], rows: Int, stride: Int, from: Int, count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * count) { buffer, initialized in
+            x.withUnsafeBufferPointer { xp in
+                for r in 0..<rows {
+                    (buffer.baseAddress! + r * count).initialize(from: xp.baseAddress! + r * stride + from, count: count)
+                }
+            }
+            initialized = rows * count
+        }
     }
 
     func silu(_ x: [Float]) -> [Float] {
