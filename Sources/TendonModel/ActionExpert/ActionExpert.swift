@@ -287,21 +287,38 @@ public final class ActionExpert: Sendable {
         return y
     }
 
-    /// x·(1+scale)+shift per row.
+    /// x·(1+scale)+shift per row. Raw pointers: indexing the slices kept per-element uniqueness checks in
+    /// the loop and it did not vectorize (a few % of every step).
     func modulate(_ x: [Float], shift: ArraySlice<Float>, scale: ArraySlice<Float>) -> [Float] {
         var y = x
-        let d = shift.count, s0 = shift.startIndex, c0 = scale.startIndex
-        for r in stride(from: 0, to: y.count, by: d) {
-            for i in 0..<d { y[r + i] = y[r + i] * (1 + scale[c0 + i]) + shift[s0 + i] }
+        let d = shift.count
+        y.withUnsafeMutableBufferPointer { yp in
+            shift.withUnsafeBufferPointer { shp in
+                scale.withUnsafeBufferPointer { scp in
+                    let yb = yp.baseAddress!, sh = shp.baseAddress!, sc = scp.baseAddress!
+                    for r in stride(from: 0, to: yp.count, by: d) {
+                        let row = yb + r
+                        for i in 0..<d { row[i] = row[i] * (1 + sc[i]) + sh[i] }
+                    }
+                }
+            }
         }
         return y
     }
 
     /// x += gate ⊙ y per row.
     func addGated(_ x: inout [Float], _ y: [Float], gate: ArraySlice<Float>) {
-        let d = gate.count, g0 = gate.startIndex
-        for r in stride(from: 0, to: x.count, by: d) {
-            for i in 0..<d { x[r + i] += gate[g0 + i] * y[r + i] }
+        let d = gate.count
+        x.withUnsafeMutableBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                gate.withUnsafeBufferPointer { gp in
+                    let xb = xp.baseAddress!, yb = yp.baseAddress!, g = gp.baseAddress!
+                    for r in stride(from: 0, to: xp.count, by: d) {
+                        let xr = xb + r, yr = yb + r
+                        for i in 0..<d { xr[i] += g[i] * yr[i] }
+                    }
+                }
+            }
         }
     }
 
