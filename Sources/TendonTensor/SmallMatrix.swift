@@ -5,6 +5,8 @@
 /// - `SmallMatrix.useSingleThreadedBLAS()`: call once before a parallel region that uses the functions below.
 /// - `SmallMatrix.gemm(transA:transB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`: C = α·op(A)·op(B) + β·C,
 ///   op(A) [m, k], op(B) [k, n], C [m, n]; leading dimensions in floats.
+/// - `SmallMatrix.gramLower(n:k:a:lda:c:ldc:)`: the lower triangle (diagonal included) of C = A·Aᵀ, A [n, k];
+///   C's strictly upper part is left as it was.
 /// - `SmallMatrix.solveUnitLower(n:columns:a:lda:b:ldb:)`: B ← L⁻¹·B for L unit lower triangular [n, n]
 ///   (A's strictly lower part; its diagonal and upper part are not read), B [n, columns].
 import CBLAS
@@ -30,5 +32,11 @@ public enum SmallMatrix {
         guard n > 0, columns > 0 else { return }
         cblas_strsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, Int32(n), Int32(columns), 1,
                     a, Int32(lda), b, Int32(ldb))
+    }
+
+    @inline(__always)
+    public static func gramLower(n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard n > 0 else { return }
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, Int32(n), Int32(k), 1, a, Int32(lda), 0, c, Int32(ldc))
     }
 }

@@ -127,32 +127,34 @@ public enum GatedDeltaRule {
     }
 
     /// Offsets (in floats) of one head's scratch: normalized q, k [T, dk]; A and the masked, decayed Q·Kᵀ
-    /// [C, C]; [U | W] [C, dv + dk]; c and e^c [C].
+    /// [C, C]; U [C, dv]; W [C, dk]; c and e^c [C].
     struct Workspace {
-        var q, k, a, m, uw, c, ec, count: Int
+        var q, k, a, m, u, w, c, ec, count: Int
         init(shape s: Shape, chunkSize C: Int) {
             q = 0
             k = s.tokens * s.keyDim
             a = 2 * s.tokens * s.keyDim
             m = a + C * C
-            uw = m + C * C
-            c = uw + C * (s.valueDim + s.keyDim)
+            u = m + C * C
+            w = u + C * s.valueDim
+            c = w + C * s.keyDim
             ec = c + C
             count = ec + C
         }
     }
 
-    /// One value head of `chunked`.
+    /// One value head of `chunked`. V' is solved as (I + A)⁻¹·(βV − βK e^c·S), the reference's
+    /// (I + A)⁻¹βV − ((I + A)⁻¹βK e^c)·S regrouped, so the triangular solve has dv columns instead of dv + dk.
     private static func chunkedHead(_ h: Int, io: HeadIO, shape s: Shape, chunkSize C: Int, layout: Workspace,
                                     scratch: UnsafeMutablePointer<Float>) {
         let dk = s.keyDim, dv = s.valueDim, H = s.valueHeads, T = s.tokens
         let S = io.state + h * dk * dv
         let q = scratch + layout.q, k = scratch + layout.k
         let A = scratch + layout.a, M = scratch + layout.m, c = scratch + layout.c, ec = scratch + layout.ec
-        let ldUW = dv + dk
-        let U = scratch + layout.uw, W = U + dv
+        let U = scratch + layout.u, W = scratch + layout.w
 
-        // Queries and keys of this head's key head, L2-normalized, queries scaled by dk^-½ (as normalizedHeads).
+        // Queries and keys of this head's key head, L2-normalized (x·rsqrt(Σx² + 1e-6), the reference's l2norm),
+        // queries then scaled by dk^-½.
         let src = h / (H / s.keyHeads)
         let scale = 1 / Float(dk).squareRoot()
         for t in 0..<T {
@@ -160,9 +162,9 @@ public enum GatedDeltaRule {
             let qt = q + t * dk, kt = k + t * dk
             qt.update(from: io.q + from, count: dk)
             kt.update(from: io.k + from, count: dk)
-            Qwen35Ops.l2Normalize(qt, count: dk, eps: 1e-6)
-            Qwen35Ops.l2Normalize(kt, count: dk, eps: 1e-6)
-            for i in 0..<dk { qt[i] *= scale }
+            let qInv = 1 / (Kernels.dot(qt, qt, count: dk) + 1e-6).squareRoot()
+            let kInv = 1 / (Kernels.dot(kt, kt, count: dk) + 1e-6).squareRoot()
+            for i in 0..<dk { qt[i] = qt[i] * qInv * scale; kt[i] *= kInv }
         }
 
         var start = 0
@@ -171,9 +173,10 @@ public enum GatedDeltaRule {
             let qc = q + start * dk, kc = k + start * dk
             var acc: Float = 0
             for i in 0..<n { acc += io.g[(start + i) * H + h]; c[i] = acc; ec[i] = expf(acc) }
-            // K·Kᵀ and Q·Kᵀ, then in one pass over the lower triangle: A[i,j] = β_i k_i·k_j e^{c_i−c_j} (j < i)
-            // and M = Q·Kᵀ ⊙ e^{c_i−c_j} on and below the diagonal, zero above (the causal mask).
-            SmallMatrix.gemm(transB: true, m: n, n: n, k: dk, a: kc, lda: dk, b: kc, ldb: dk, c: A, ldc: C)
+            // K·Kᵀ (lower triangle) and Q·Kᵀ, then in one pass over the lower triangle:
+            // A[i,j] = β_i k_i·k_j e^{c_i−c_j} (j < i) and M = Q·Kᵀ ⊙ e^{c_i−c_j} on and below the diagonal,
+            // zero above (the causal mask).
+            SmallMatrix.gramLower(n: n, k: dk, a: kc, lda: dk, c: A, ldc: C)
             SmallMatrix.gemm(transB: true, m: n, n: n, k: dk, a: qc, lda: dk, b: kc, ldb: dk, c: M, ldc: C)
             for i in 0..<n {
                 let bi = io.beta[(start + i) * H + h], ci = c[i]
@@ -185,33 +188,32 @@ public enum GatedDeltaRule {
                 }
                 for j in (i + 1)..<(n + 1) where j < n { Mi[j] = 0 }
             }
-            // Right-hand sides [βV | βK e^c], then forward substitution through the unit lower-triangular (I + A).
+            // U = βV − (βK e^c)·S, then forward substitution through the unit lower-triangular (I + A): U = V'.
             for i in 0..<n {
                 let vr = io.v + ((start + i) * H + h) * dv
                 let bi = io.beta[(start + i) * H + h], e = ec[i]
-                let Ui = U + i * ldUW, Wi = W + i * ldUW, ki = kc + i * dk
+                let Ui = U + i * dv, Wi = W + i * dk, ki = kc + i * dk
                 for x in 0..<dv { Ui[x] = vr[x] * bi }
                 for d in 0..<dk { Wi[d] = ki[d] * bi * e }
             }
-            SmallMatrix.solveUnitLower(n: n, columns: ldUW, a: A, lda: C, b: U, ldb: ldUW)
-            // V' = U − W·S (in U).
-            SmallMatrix.gemm(m: n, n: dv, k: dk, alpha: -1, a: W, lda: ldUW, b: S, ldb: dv, beta: 1, c: U, ldc: ldUW)
+            SmallMatrix.gemm(m: n, n: dv, k: dk, alpha: -1, a: W, lda: dk, b: S, ldb: dv, beta: 1, c: U, ldc: dv)
+            SmallMatrix.solveUnitLower(n: n, columns: dv, a: A, lda: C, b: U, ldb: dv)
             // Outputs: (Q e^c)·S, the read of the previous state, plus M·V', the causal within-chunk attention.
-            // W's columns are free now and hold Q e^c, then K e^{c_last−c}.
+            // W holds Q e^c, then K e^{c_last−c}.
             for i in 0..<n {
-                let Wi = W + i * ldUW, qi = qc + i * dk, e = ec[i]
+                let Wi = W + i * dk, qi = qc + i * dk, e = ec[i]
                 for d in 0..<dk { Wi[d] = qi[d] * e }
             }
             let o = io.out + (start * H + h) * dv
-            SmallMatrix.gemm(m: n, n: dv, k: dk, a: W, lda: ldUW, b: S, ldb: dv, c: o, ldc: H * dv)
-            SmallMatrix.gemm(m: n, n: dv, k: n, a: M, lda: C, b: U, ldb: ldUW, beta: 1, c: o, ldc: H * dv)
+            SmallMatrix.gemm(m: n, n: dv, k: dk, a: W, lda: dk, b: S, ldb: dv, c: o, ldc: H * dv)
+            SmallMatrix.gemm(m: n, n: dv, k: n, a: M, lda: C, b: U, ldb: dv, beta: 1, c: o, ldc: H * dv)
             // State update: S ← S·e^{c_last} + (K e^{c_last−c})ᵀ·V'.
             let last = c[n - 1]
             for j in 0..<n {
-                let Wj = W + j * ldUW, kj = kc + j * dk, e = expf(last - c[j])
+                let Wj = W + j * dk, kj = kc + j * dk, e = expf(last - c[j])
                 for d in 0..<dk { Wj[d] = kj[d] * e }
             }
-            SmallMatrix.gemm(transA: true, m: dk, n: dv, k: n, a: W, lda: ldUW, b: U, ldb: ldUW, beta: ec[n - 1],
+            SmallMatrix.gemm(transA: true, m: dk, n: dv, k: n, a: W, lda: dk, b: U, ldb: dv, beta: ec[n - 1],
                              c: S, ldc: dv)
             start += n
         }
