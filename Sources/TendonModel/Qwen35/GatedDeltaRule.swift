@@ -186,7 +186,7 @@ public enum GatedDeltaRule {
                     Ai[j] = bi * Ai[j] * e
                     Mi[j] *= e
                 }
-                for j in (i + 1)..<(n + 1) where j < n { Mi[j] = 0 }
+                for j in (i + 1)..<n { Mi[j] = 0 }
             }
             // U = βV − (βK e^c)·S, then forward substitution through the unit lower-triangular (I + A): U = V'.
             for i in 0..<n {
