@@ -17,7 +17,8 @@
 ///   (transposed) context keys plus per-step action keys; `attentionScratchCount(...)` sizes its scratch.
 /// - `RotaryEmbedding`: inverse frequencies, cos/sin tables for 1-D or interleaved multimodal (t,h,w)
 ///   positions, and in-place rotation of [tokens, heads, headDim] with partial rotary.
-/// - `CausalConv1d.forward`: depthwise causal conv over [tokens, channels] with a decode state; weight
+/// - `CausalConv1d.forward` (8-channel SIMD; `forwardScalar` is its bit-identical twin): depthwise causal
+///   conv over [tokens, channels] with a decode state; weight
 ///   [channels, k] (HF's [C, 1, k] Conv1d weight as stored).
 import CTendonKernels
 import Foundation
@@ -184,12 +185,53 @@ public struct RotaryEmbedding: Sendable {
 /// the last k−1 inputs, so prefill and token-by-token decode give the same outputs. y must not alias x.
 /// One implementation: O(T·C·k) is memory-bound and negligible next to the projections around it.
 public enum CausalConv1d {
+    /// Eight channels at a time over all tokens (their k weights held in registers, loads contiguous along
+    /// channels); per output the same products summed in the same order as `forwardScalar`, so bit-identical.
     public static func forward(_ x: UnsafePointer<Float>, tokens T: Int, channels C: Int, kernel k: Int,
                                weight: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>?,
                                into y: UnsafeMutablePointer<Float>) {
         let past = k - 1
+        let blocks = k <= 8 ? C / 8 : 0  // the weight registers below hold up to 8 taps
+        let zero = SIMD8<Float>(repeating: 0)
+        for b in 0..<blocks {
+            let c0 = b * 8
+            var w = (zero, zero, zero, zero, zero, zero, zero, zero)
+            withUnsafeMutableBytes(of: &w) { raw in
+                let wt = raw.baseAddress!.assumingMemoryBound(to: SIMD8<Float>.self)
+                for j in 0..<k { for l in 0..<8 { wt[j][l] = weight[(c0 + l) * k + j] } }
+            }
+            withUnsafeBytes(of: &w) { raw in
+                let wt = raw.baseAddress!.assumingMemoryBound(to: SIMD8<Float>.self)
+                for t in 0..<T {
+                    var acc = zero
+                    for j in 0..<k {
+                        let tau = t - past + j
+                        let row: UnsafePointer<Float>? = tau >= 0 ? x + tau * C : state.map { UnsafePointer($0 + (past + tau) * C) }
+                        let v = row.map { UnsafeRawPointer($0 + c0).loadUnaligned(as: SIMD8<Float>.self) } ?? zero
+                        acc += wt[j] * v
+                    }
+                    UnsafeMutableRawPointer(y + t * C + c0).storeBytes(of: acc, as: SIMD8<Float>.self)
+                }
+            }
+        }
+        convolve(x, tokens: T, channels: C, channelRange: (blocks * 8)..<C, kernel: k, weight: weight, state: state, into: y)
+        advance(state, x, tokens: T, channels: C, kernel: k)
+    }
+
+    /// One channel and token at a time: the reference twin of `forward`.
+    public static func forwardScalar(_ x: UnsafePointer<Float>, tokens T: Int, channels C: Int, kernel k: Int,
+                                     weight: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>?,
+                                     into y: UnsafeMutablePointer<Float>) {
+        convolve(x, tokens: T, channels: C, channelRange: 0..<C, kernel: k, weight: weight, state: state, into: y)
+        advance(state, x, tokens: T, channels: C, kernel: k)
+    }
+
+    private static func convolve(_ x: UnsafePointer<Float>, tokens T: Int, channels C: Int, channelRange: Range<Int>,
+                                 kernel k: Int, weight: UnsafePointer<Float>, state: UnsafeMutablePointer<Float>?,
+                                 into y: UnsafeMutablePointer<Float>) {
+        let past = k - 1
         for t in 0..<T {
-            for c in 0..<C {
+            for c in channelRange {
                 var acc: Float = 0
                 for j in 0..<k {
                     let tau = t - past + j
@@ -199,7 +241,13 @@ public enum CausalConv1d {
                 y[t * C + c] = acc
             }
         }
+    }
+
+    /// The last k − 1 inputs become the state.
+    private static func advance(_ state: UnsafeMutablePointer<Float>?, _ x: UnsafePointer<Float>, tokens T: Int,
+                                channels C: Int, kernel k: Int) {
         guard let state else { return }
+        let past = k - 1
         // Ascending m reads state rows T+m ≥ m, so the update can run in place.
         for m in 0..<past {
             let tau = T - past + m

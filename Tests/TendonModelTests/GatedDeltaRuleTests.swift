@@ -37,6 +37,21 @@ import TendonTensor
         #expect(relativeError(s1, x.state) > 1e-2)  // the state did move
     }
 
+    /// The reference model's head sizes (4 key / 8 value heads of 64, a full and a partial 64-token chunk),
+    /// where the chunk products are real sgemm/strsm blocks rather than the tiny shapes above.
+    @Test func chunkedEqualsRecurrentAtModelSizes() {
+        var x = Self.inputs(tokens: 110, keyHeads: 4, valueHeads: 8, keyDim: 64, valueDim: 64, seed: 11)
+        x.g = x.g.map { $0 * 0.2 }  // decays like the model's (−e^{A_log}·softplus), so the state keeps memory
+        var s1 = x.state, s2 = x.state
+        let r = GatedDeltaRule.recurrent(q: x.q, k: x.k, v: x.v, g: x.g, beta: x.beta, shape: x.shape, state: &s1)
+        let c = GatedDeltaRule.chunked(q: x.q, k: x.k, v: x.v, g: x.g, beta: x.beta, shape: x.shape, state: &s2,
+                                       pool: ThreadPool(threads: 2))
+        let outErr = relativeError(c, r), stateErr = relativeError(s2, s1)
+        print("gated delta rule T=110 dk=dv=64: output rel err \(outErr), state rel err \(stateErr)")
+        #expect(outErr < 1e-5)
+        #expect(stateErr < 1e-5)
+    }
+
     /// Heads split over a thread pool give the single-thread result.
     @Test func chunkedOverAThreadPoolEqualsRecurrent() {
         let x = Self.inputs(tokens: 90, keyHeads: 2, valueHeads: 6, keyDim: 8, valueDim: 4, seed: 3)

@@ -154,4 +154,30 @@ import Testing
         #expect(maxRelativeError(out, want) < 1e-5)
         #expect(Array(state) == Array(x[((T - k + 1) * C)...]))
     }
+
+    /// The 8-channel SIMD form gives exactly the scalar twin's outputs and state: prefill without and with
+    /// a state, a decode step, a channel count with a scalar tail, and more taps than the SIMD form holds.
+    @Test(arguments: [(1027, 4, 37), (16, 2, 5), (24, 9, 11), (40, 4, 2)])
+    func causalConvSIMDEqualsScalar(_ C: Int, _ k: Int, _ T: Int) {
+        var seed: UInt32 = 12345
+        func next() -> Float { seed = seed &* 1_664_525 &+ 1_013_904_223; return Float(seed >> 8) / Float(1 << 24) - 0.5 }
+        let x = (0..<(T * C)).map { _ in next() }, w = (0..<(C * k)).map { _ in next() }
+        let start = (0..<((k - 1) * C)).map { _ in next() }
+        for withState in [false, true] {
+            for tokens in [T, 1] {
+                var s1 = start, s2 = start
+                var y1 = [Float](repeating: .nan, count: tokens * C), y2 = y1
+                if withState {
+                    CausalConv1d.forward(x, tokens: tokens, channels: C, kernel: k, weight: w, state: &s1, into: &y1)
+                    CausalConv1d.forwardScalar(x, tokens: tokens, channels: C, kernel: k, weight: w, state: &s2, into: &y2)
+                } else {
+                    CausalConv1d.forward(x, tokens: tokens, channels: C, kernel: k, weight: w, state: nil, into: &y1)
+                    CausalConv1d.forwardScalar(x, tokens: tokens, channels: C, kernel: k, weight: w, state: nil, into: &y2)
+                }
+                #expect(y1 == y2, "C=\(C) k=\(k) T=\(tokens) state \(withState)")
+                #expect(s1 == s2)
+                #expect(!y1.contains { $0.isNaN })
+            }
+        }
+    }
 }

@@ -79,29 +79,39 @@ public enum GatedDeltaRule {
     /// with cumulative log-decay c: (I + A)·U = βV and (I + A)·W = βK·e^c where A[i,j] = β_i k_i·k_j e^{c_i−c_j}
     /// (j < i); then V' = U − W·S, O = (Q e^c)·S + tril(Q Kᵀ ⊙ e^{c_i−c_j})·V', S ← S·e^{c_last} + (K e^{c_last−c})ᵀ·V'.
     /// A final partial chunk is the reference's zero padding without the padded rows (they contribute nothing).
+    /// The products and the triangular solve are small sgemm/strsm calls (`SmallMatrix`); heads go to `pool`.
     public static func chunked(q: [Float], k: [Float], v: [Float], g: [Float], beta: [Float], shape s: Shape,
                                state: inout [Float], chunkSize: Int = 64, pool: ThreadPool? = nil) -> [Float] {
         precondition(state.count == s.stateCount, "state holds \(state.count), expected \(s.stateCount)")
-        let (qh, kh) = normalizedHeads(q, k, s)
+        precondition(q.count == s.tokens * s.keyHeads * s.keyDim && k.count == q.count,
+                     "q/k hold \(q.count)/\(k.count), expected \(s.tokens * s.keyHeads * s.keyDim)")
         var out = [Float](repeating: 0, count: s.tokens * s.valueHeads * s.valueDim)
+        guard s.tokens > 0 else { return out }
+        let layout = Workspace(shape: s, chunkSize: chunkSize)
+        // One block for every head's scratch: heads run concurrently, each in its own slice.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: layout.count * s.valueHeads)
+        defer { scratch.deallocate() }
+        SmallMatrix.useSingleThreadedBLAS()
         out.withUnsafeMutableBufferPointer { op in
             state.withUnsafeMutableBufferPointer { sp in
-                v.withUnsafeBufferPointer { vp in
-                    g.withUnsafeBufferPointer { gp in
-                        beta.withUnsafeBufferPointer { bp in
-                            let io = HeadIO(out: op.baseAddress!, state: sp.baseAddress!, v: vp.baseAddress!,
-                                            g: gp.baseAddress!, beta: bp.baseAddress!)
-                            // Value heads are independent: each writes its own state slice and output columns.
-                            let body = { (heads: Range<Int>) in
-                                for h in heads {
-                                    qh[h].withUnsafeBufferPointer { qp in
-                                        kh[h].withUnsafeBufferPointer { kp in
-                                            chunkedHead(h, q: qp.baseAddress!, k: kp.baseAddress!, io: io, shape: s, chunkSize: chunkSize)
+                q.withUnsafeBufferPointer { qp in
+                    k.withUnsafeBufferPointer { kp in
+                        v.withUnsafeBufferPointer { vp in
+                            g.withUnsafeBufferPointer { gp in
+                                beta.withUnsafeBufferPointer { bp in
+                                    let io = HeadIO(out: op.baseAddress!, state: sp.baseAddress!, q: qp.baseAddress!,
+                                                    k: kp.baseAddress!, v: vp.baseAddress!, g: gp.baseAddress!,
+                                                    beta: bp.baseAddress!)
+                                    // Value heads are independent: each writes its own state slice and output columns.
+                                    let body = { (heads: Range<Int>) in
+                                        for h in heads {
+                                            chunkedHead(h, io: io, shape: s, chunkSize: chunkSize, layout: layout,
+                                                        scratch: scratch + h * layout.count)
                                         }
                                     }
+                                    if let pool, s.valueHeads > 1 { pool.parallelFor(s.valueHeads, body) } else { body(0..<s.valueHeads) }
                                 }
                             }
-                            if let pool, s.valueHeads > 1 { pool.parallelFor(s.valueHeads, body) } else { body(0..<s.valueHeads) }
                         }
                     }
                 }
@@ -113,77 +123,99 @@ public enum GatedDeltaRule {
     struct HeadIO {
         var out: UnsafeMutablePointer<Float>
         var state: UnsafeMutablePointer<Float>
-        var v, g, beta: UnsafePointer<Float>
+        var q, k, v, g, beta: UnsafePointer<Float>
     }
 
-    /// One value head of `chunked`; q, k are that head's normalized [T, dk].
-    private static func chunkedHead(_ h: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, io: HeadIO,
-                                    shape s: Shape, chunkSize C: Int) {
-        let dk = s.keyDim, dv = s.valueDim, H = s.valueHeads
-        let S = io.state + h * dk * dv
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: C)
-        let A = UnsafeMutablePointer<Float>.allocate(capacity: C * C)
-        let U = UnsafeMutablePointer<Float>.allocate(capacity: C * dv)
-        let W = UnsafeMutablePointer<Float>.allocate(capacity: C * dk)
-        defer { c.deallocate(); A.deallocate(); U.deallocate(); W.deallocate() }
-        var start = 0
-        while start < s.tokens {
-            let n = min(C, s.tokens - start)
-            let qc = q + start * dk, kc = k + start * dk
-            var acc: Float = 0
-            for i in 0..<n { acc += io.g[(start + i) * H + h]; c[i] = acc }
-            // A[i, j] = k_i·k_j e^{c_i−c_j} (j ≤ i): β_i times it is the UT system, and the same decayed
-            // products with q instead of k give the intra-chunk attention (computed below).
-            for i in 0..<n {
-                let bi = io.beta[(start + i) * H + h]
-                for j in 0..<i { A[i * C + j] = bi * dot(kc + i * dk, kc + j * dk, dk) * expf(c[i] - c[j]) }
-            }
-            // Forward substitution through the unit lower-triangular system (I + A).
-            for i in 0..<n {
-                let vr = io.v + ((start + i) * H + h) * dv
-                let bi = io.beta[(start + i) * H + h], ec = expf(c[i])
-                let Ui = U + i * dv, Wi = W + i * dk
-                for x in 0..<dv { Ui[x] = vr[x] * bi }
-                for d in 0..<dk { Wi[d] = kc[i * dk + d] * bi * ec }
-                for j in 0..<i {
-                    let a = A[i * C + j]
-                    axpy(-a, U + j * dv, Ui, dv)
-                    axpy(-a, W + j * dk, Wi, dk)
-                }
-            }
-            // V' = U − W·S (in U).
-            for i in 0..<n {
-                for d in 0..<dk { axpy(-W[i * dk + d], S + d * dv, U + i * dv, dv) }
-            }
-            // Outputs: the read of the previous state plus the causal within-chunk attention.
-            for i in 0..<n {
-                let o = io.out + ((start + i) * H + h) * dv
-                let ec = expf(c[i])
-                for d in 0..<dk { axpy(qc[i * dk + d] * ec, S + d * dv, o, dv) }
-                for j in 0...i {
-                    axpy(dot(qc + i * dk, kc + j * dk, dk) * expf(c[i] - c[j]), U + j * dv, o, dv)
-                }
-            }
-            // State update.
-            let last = c[n - 1]
-            let chunkDecay = expf(last)
-            for i in 0..<(dk * dv) { S[i] *= chunkDecay }
-            for j in 0..<n {
-                let e = expf(last - c[j])
-                for d in 0..<dk { axpy(kc[j * dk + d] * e, U + j * dv, S + d * dv, dv) }
-            }
-            start += n
+    /// Offsets (in floats) of one head's scratch: normalized q, k [T, dk]; A and the masked, decayed Q·Kᵀ
+    /// [C, C]; U [C, dv]; W [C, dk]; c and e^c [C].
+    struct Workspace {
+        var q, k, a, m, u, w, c, ec, count: Int
+        init(shape s: Shape, chunkSize C: Int) {
+            q = 0
+            k = s.tokens * s.keyDim
+            a = 2 * s.tokens * s.keyDim
+            m = a + C * C
+            u = m + C * C
+            w = u + C * s.valueDim
+            c = w + C * s.keyDim
+            ec = c + C
+            count = ec + C
         }
     }
 
-    @inline(__always) private static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var s: Float = 0
-        for i in 0..<n { s += a[i] * b[i] }
-        return s
-    }
+    /// One value head of `chunked`. V' is solved as (I + A)⁻¹·(βV − βK e^c·S), the reference's
+    /// (I + A)⁻¹βV − ((I + A)⁻¹βK e^c)·S regrouped, so the triangular solve has dv columns instead of dv + dk.
+    private static func chunkedHead(_ h: Int, io: HeadIO, shape s: Shape, chunkSize C: Int, layout: Workspace,
+                                    scratch: UnsafeMutablePointer<Float>) {
+        let dk = s.keyDim, dv = s.valueDim, H = s.valueHeads, T = s.tokens
+        let S = io.state + h * dk * dv
+        let q = scratch + layout.q, k = scratch + layout.k
+        let A = scratch + layout.a, M = scratch + layout.m, c = scratch + layout.c, ec = scratch + layout.ec
+        let U = scratch + layout.u, W = scratch + layout.w
 
-    /// y += a·x
-    @inline(__always) private static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { y[i] += a * x[i] }
+        // Queries and keys of this head's key head, L2-normalized (x·rsqrt(Σx² + 1e-6), the reference's l2norm),
+        // queries then scaled by dk^-½.
+        let src = h / (H / s.keyHeads)
+        let scale = 1 / Float(dk).squareRoot()
+        for t in 0..<T {
+            let from = (t * s.keyHeads + src) * dk
+            let qt = q + t * dk, kt = k + t * dk
+            qt.update(from: io.q + from, count: dk)
+            kt.update(from: io.k + from, count: dk)
+            let qInv = 1 / (Kernels.dot(qt, qt, count: dk) + 1e-6).squareRoot()
+            let kInv = 1 / (Kernels.dot(kt, kt, count: dk) + 1e-6).squareRoot()
+            for i in 0..<dk { qt[i] = qt[i] * qInv * scale; kt[i] *= kInv }
+        }
+
+        var start = 0
+        while start < T {
+            let n = min(C, T - start)
+            let qc = q + start * dk, kc = k + start * dk
+            var acc: Float = 0
+            for i in 0..<n { acc += io.g[(start + i) * H + h]; c[i] = acc; ec[i] = expf(acc) }
+            // K·Kᵀ (lower triangle) and Q·Kᵀ, then in one pass over the lower triangle:
+            // A[i,j] = β_i k_i·k_j e^{c_i−c_j} (j < i) and M = Q·Kᵀ ⊙ e^{c_i−c_j} on and below the diagonal,
+            // zero above (the causal mask).
+            SmallMatrix.gramLower(n: n, k: dk, a: kc, lda: dk, c: A, ldc: C)
+            SmallMatrix.gemm(transB: true, m: n, n: n, k: dk, a: qc, lda: dk, b: kc, ldb: dk, c: M, ldc: C)
+            for i in 0..<n {
+                let bi = io.beta[(start + i) * H + h], ci = c[i]
+                let Ai = A + i * C, Mi = M + i * C
+                for j in 0..<i {
+                    let e = expf(ci - c[j])
+                    Ai[j] = bi * Ai[j] * e
+                    Mi[j] *= e
+                }
+                for j in (i + 1)..<n { Mi[j] = 0 }
+            }
+            // U = βV − (βK e^c)·S, then forward substitution through the unit lower-triangular (I + A): U = V'.
+            for i in 0..<n {
+                let vr = io.v + ((start + i) * H + h) * dv
+                let bi = io.beta[(start + i) * H + h], e = ec[i]
+                let Ui = U + i * dv, Wi = W + i * dk, ki = kc + i * dk
+                for x in 0..<dv { Ui[x] = vr[x] * bi }
+                for d in 0..<dk { Wi[d] = ki[d] * bi * e }
+            }
+            SmallMatrix.gemm(m: n, n: dv, k: dk, alpha: -1, a: W, lda: dk, b: S, ldb: dv, beta: 1, c: U, ldc: dv)
+            SmallMatrix.solveUnitLower(n: n, columns: dv, a: A, lda: C, b: U, ldb: dv)
+            // Outputs: (Q e^c)·S, the read of the previous state, plus M·V', the causal within-chunk attention.
+            // W holds Q e^c, then K e^{c_last−c}.
+            for i in 0..<n {
+                let Wi = W + i * dk, qi = qc + i * dk, e = ec[i]
+                for d in 0..<dk { Wi[d] = qi[d] * e }
+            }
+            let o = io.out + (start * H + h) * dv
+            SmallMatrix.gemm(m: n, n: dv, k: dk, a: W, lda: dk, b: S, ldb: dv, c: o, ldc: H * dv)
+            SmallMatrix.gemm(m: n, n: dv, k: n, a: M, lda: C, b: U, ldb: dv, beta: 1, c: o, ldc: H * dv)
+            // State update: S ← S·e^{c_last} + (K e^{c_last−c})ᵀ·V'.
+            let last = c[n - 1]
+            for j in 0..<n {
+                let Wj = W + j * dk, kj = kc + j * dk, e = expf(last - c[j])
+                for d in 0..<dk { Wj[d] = kj[d] * e }
+            }
+            SmallMatrix.gemm(transA: true, m: dk, n: dv, k: n, a: W, lda: dk, b: U, ldb: dv, beta: ec[n - 1],
+                             c: S, ldc: dv)
+            start += n
+        }
     }
 }
