@@ -110,6 +110,7 @@ public enum Linear {
         }
         guard KernelPath.available.contains(path) else { throw .unsupported("kernel path \(path) on this CPU") }
         guard T > 0, outFeatures > 0 else { return }
+        if let observer { observer.observe(weight: weight, input: x, rows: T) }
         let w = UnsafeRawPointer(weight.rawPointer)
         let cpath = path.rawValue
 

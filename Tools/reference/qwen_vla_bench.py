@@ -5,7 +5,8 @@ observation in every variant, as Tendon does.
 
   build --out DIR        random reference-config checkpoint (qwen_vla.py layout): backbone hidden 512,
                          8 layers, vision depth 4, expert 512 × 6, K 32, H 50, 10 steps; embodiment
-                         `aloha` with one camera `cam_high` (a 224×224 PNG in DIR), noise.safetensors.
+                         `aloha` with one camera `cam_high` (a 224×224 PNG in DIR), noise.safetensors,
+                         and calibration/calibration.jsonl (8 other observations for GPTQ).
   time --model DIR ...   prints one JSON line: median/p90 ms of preprocessing, backbone, expert and total
                          for PyTorch; expert median/p90 for ORT fp32/int8 and their chunk error (max |Δa'|
                          vs PyTorch fp32); writes PyTorch's chunk to --chunk-out for the Swift side.
@@ -57,8 +58,31 @@ def build(out):
     from safetensors.torch import save_file
     noise = torch.randn(50, 32, generator=torch.Generator().manual_seed(9))
     save_file({"noise": noise}, os.path.join(out, "noise.safetensors"))
+    write_calibration(out)
     print(json.dumps({"model": out, "image": os.path.join(out, "cam_high.png"),
                       "noise": os.path.join(out, "noise.safetensors")}))
+
+
+CALIBRATION_INSTRUCTIONS = [
+    "Open the drawer and take out the spoon.", "Fold the towel in half.", "Stack the green block on the blue one.",
+    "Wipe the table with the sponge.", "Put the marker in the cup.", "Hand the screwdriver to the left arm.",
+    "Close the laptop lid.", "Pour the beans into the bowl."]
+
+
+def write_calibration(out, count=8):
+    """GPTQ calibration set for `tendon-train convert --calibration`: other instructions, other images (same
+    generator family as the camera image, other seeds) and other noise seeds than the timed observation."""
+    cal = os.path.join(out, "calibration")
+    os.makedirs(cal, exist_ok=True)
+    gen = torch.Generator().manual_seed(123)
+    lines = []
+    for i in range(count):
+        spec = dict(images={f"cal_{i}": REFERENCE["images"]["cam_high"]})
+        qwen_vla.make_images(spec, cal, gen)
+        lines.append(json.dumps({"embodiment": "aloha", "instruction": CALIBRATION_INSTRUCTIONS[i % len(CALIBRATION_INSTRUCTIONS)],
+                                 "images": {"cam_high": f"cal_{i}.png"}, "seed": 1000 + i}))
+    with open(os.path.join(cal, "calibration.jsonl"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def stats(samples):

@@ -20,6 +20,19 @@ struct DiTBlockWeights: Sendable {
     var qkv: DiTLinear?
 }
 
+extension ActionExpert {
+    static let stackedQKV = "attn.qkv"
+
+    /// The checkpoint weights behind a weight this runtime built by stacking (its q_proj/k_proj/v_proj rows,
+    /// which all see the stacked weight's input), or nil for a checkpoint weight. Calibration tools map what
+    /// `Linear` saw back to file tensors with it.
+    public static func sourceWeights(ofStacked name: String) -> [String]? {
+        guard name.hasPrefix("action_expert.blocks."), name.hasSuffix("." + stackedQKV) else { return nil }
+        let prefix = name.dropLast(stackedQKV.count)
+        return ["q_proj", "k_proj", "v_proj"].map { prefix + "attn.\($0).weight" }
+    }
+}
+
 extension DiTLinear {
     /// The rows of several same-dtype, same-width weights stacked into one owned tensor.
     static func stacked(_ parts: [DiTLinear], name: String) -> DiTLinear? {
@@ -106,7 +119,7 @@ public final class ActionExpert: Sendable {
                 fc2: try linear(p + "mlp.fc2", d, config.intermediateSize),
                 qNorm: Qwen35Ops.floats(try tensor(p + "attn.q_norm.weight", [config.headDim])),
                 kNorm: Qwen35Ops.floats(try tensor(p + "attn.k_norm.weight", [config.headDim])))
-            block.qkv = DiTLinear.stacked([block.qProj, block.kProj, block.vProj], name: "action_expert.\(p)attn.qkv")
+            block.qkv = DiTLinear.stacked([block.qProj, block.kProj, block.vProj], name: "action_expert.\(p)\(Self.stackedQKV)")
             blocks.append(block)
         }
         self.blocks = blocks
