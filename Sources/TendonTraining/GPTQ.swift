@@ -6,6 +6,7 @@
 ///   bytes of .q8_0 / .q4_0 / .q4_K blocks that the ordinary dequantizers decode.
 /// - `GPTQ.proxyLoss(...)`: tr((W − Q)·H·(W − Q)ᵀ) / rows, the layer-output error GPTQ minimises.
 ///
+/// H must be symmetric; the factorisation reads its upper triangle only (proxyLoss uses all of it).
 /// Variant: H is damped by `dampening`·mean(diag H), U is the upper Cholesky factor of H⁻¹, columns are
 /// visited left to right in lazy batches (128, or one 256-column super-block for Q4_K). A quantization group
 /// (one ggml block, 32 or 256 values) takes its parameters from the existing row quantizer applied to the
@@ -76,10 +77,10 @@ public enum GPTQ {
         let batch = dtype == .q4_K ? 256 : 128
         let errors = UnsafeMutablePointer<Double>.allocate(capacity: rows * batch)
         defer { errors.deallocate() }
-        // Per-row flags: rows run concurrently, so no shared mutable Bool.
-        let overflowed = UnsafeMutablePointer<Bool>.allocate(capacity: rows)
-        defer { overflowed.deallocate() }
-        overflowed.initialize(repeating: false, count: rows)
+        // Per-row failure column (−1: none): rows run concurrently, so nothing shared is written.
+        let failedColumn = UnsafeMutablePointer<Int>.allocate(capacity: rows)
+        defer { failedColumn.deallocate() }
+        failedColumn.initialize(repeating: -1, count: rows)
         out.withUnsafeMutableBytes { raw in
             let dst = raw.baseAddress!
             for start in stride(from: 0, to: n, by: batch) {
@@ -88,11 +89,10 @@ public enum GPTQ {
                 let sweep = { (range: Range<Int>) in
                     var scratch = GroupScratch(group: group)
                     defer { scratch.deallocate() }
-                    for r in range {
-                        let ok = quantizeBatch(row: weights + r * n, u: u, n: n, start: start, end: end, dtype: dtype,
-                                               group: group, errors: errors + r * width,
-                                               dst: dst + r * rowBytes, scratch: &scratch)
-                        if !ok { overflowed[r] = true }
+                    for r in range where failedColumn[r] < 0 {
+                        failedColumn[r] = quantizeBatch(row: weights + r * n, u: u, n: n, start: start, end: end, dtype: dtype,
+                                                        group: group, errors: errors + r * width,
+                                                        dst: dst + r * rowBytes, scratch: &scratch)
                     }
                 }
                 if let pool { pool.parallelFor(rows, sweep) } else { sweep(0..<rows) }
@@ -104,7 +104,10 @@ public enum GPTQ {
                 }
             }
         }
-        if (0..<rows).contains(where: { overflowed[$0] }) { throw .nonFinite("a \(dtype) block scale overflows f16 (weights beyond ±\(Float(65504) * 127))") }
+        if let r = (0..<rows).first(where: { failedColumn[$0] >= 0 }) {
+            throw .nonFinite("the \(dtype) block scale of row \(r) at column \(failedColumn[r]) overflows f16 "
+                             + "(error-compensated weights too large)")
+        }
         return out
     }
 
@@ -209,10 +212,11 @@ public enum GPTQ {
     }
 
     /// Quantizes columns start..<end of one row, updating the row's later columns inside the batch and writing
-    /// the scaled errors (w − q)/U[c, c] to `errors` for the batch GEMM. False when a block scale overflowed f16.
+    /// the scaled errors (w − q)/U[c, c] to `errors` for the batch GEMM. Returns −1, or the first column of a
+    /// group whose block scale overflowed f16.
     static func quantizeBatch(row: UnsafeMutablePointer<Double>, u: UnsafePointer<Double>, n: Int, start: Int, end: Int,
                               dtype: DType, group: Int, errors: UnsafeMutablePointer<Double>,
-                              dst: UnsafeMutableRawPointer, scratch: inout GroupScratch) -> Bool {
+                              dst: UnsafeMutableRawPointer, scratch: inout GroupScratch) -> Int {
         let bytes = dst.assumingMemoryBound(to: UInt8.self)
         var scale: Float = 0
         var blockOut = bytes
@@ -226,14 +230,14 @@ public enum GPTQ {
                     try? Quantization.quantizeRow(scratch.values, to: dtype, count: group, into: scratch.block)
                     let bits = scratch.block.loadUnaligned(as: UInt16.self)
                     scale = Half.toFloat(bits)
-                    guard scale.isFinite else { return false }
+                    guard scale.isFinite else { return c }
                     blockOut[0] = UInt8(truncatingIfNeeded: bits)
                     blockOut[1] = UInt8(truncatingIfNeeded: bits >> 8)
                 default:
                     try? Quantization.quantizeRow(scratch.values, to: .q4_K, count: 256, into: blockOut)
                     let d = Half.toFloat(UInt16(blockOut[0]) | UInt16(blockOut[1]) << 8)
                     let dmin = Half.toFloat(UInt16(blockOut[2]) | UInt16(blockOut[3]) << 8)
-                    guard d.isFinite, dmin.isFinite else { return false }
+                    guard d.isFinite, dmin.isFinite else { return c }
                     for j in 0..<8 {
                         let (sc, m) = scaleMinK4(j, blockOut + 4)
                         scratch.scales[j] = d * Float(sc)
@@ -277,7 +281,7 @@ public enum GPTQ {
                 for k in (c + 1)..<end { row[k] -= e * uRow[k] }
             }
         }
-        return true
+        return -1
     }
 
     /// ggml's get_scale_min_k4: 6-bit scale and min of sub-block j from the 12 packed bytes.

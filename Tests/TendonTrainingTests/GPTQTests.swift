@@ -197,6 +197,11 @@ fileprivate func gaussianWeights(_ count: Int, seed: UInt64) -> [Float] {
         #expect(matches({ () throws(GPTQError) in
             try gptq(badW, rows: rows, columns: n, hessian: syntheticHessian(columns: n), dtype: .q4_0)
         }) { if case .nonFinite(let m) = $0 { m.contains("weight[1, 6]") } else { false } })
+        var huge = w
+        huge[n + 40] = 1e7  // finite in f32, but the Q8_0 scale 1e7/127 is beyond f16
+        #expect(matches({ () throws(GPTQError) in
+            try gptq(huge, rows: rows, columns: n, hessian: syntheticHessian(columns: n), dtype: .q8_0)
+        }) { if case .nonFinite(let m) = $0 { m.contains("row 1 at column 32") } else { false } })
         let h40 = syntheticHessian(columns: 40)
         #expect(matches({ () throws(GPTQError) in
             try gptq(Array(w.prefix(80)), rows: 2, columns: 40, hessian: h40, dtype: .q8_0)
@@ -215,13 +220,17 @@ fileprivate func gaussianWeights(_ count: Int, seed: UInt64) -> [Float] {
     }
 
     /// Timing only (never asserted); run with GPTQ_TIMING=1, ideally in a release build.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["GPTQ_TIMING"] == "1"),
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["GPTQ_TIMING"] == "1"), .serialized,
           arguments: [(512, 2048), (1536, 512)])
     func timing(shape: (Int, Int)) throws {
         let (rows, n) = shape
         let w = gaussianWeights(rows * n, seed: 5)
         let h = syntheticHessian(columns: n)
         let pool = ThreadPool(threads: 2)
+        var factor = h
+        let factorStart = DispatchTime.now().uptimeNanoseconds
+        try factor.withUnsafeMutableBufferPointer { (p) throws(GPTQError) in try GPTQ.upperCholeskyOfInverse(p.baseAddress!, n) }
+        print("GPTQ timing: U = chol(H⁻¹) for \(n) columns \(Double(DispatchTime.now().uptimeNanoseconds - factorStart) / 1e6) ms")
         for dtype in [DType.q8_0, .q4_0, .q4_K] {
             let start = DispatchTime.now().uptimeNanoseconds
             let blocks = try gptq(w, rows: rows, columns: n, hessian: h, dtype: dtype, pool: pool)
