@@ -20,6 +20,8 @@ let package = Package(
         // System libraries, found through pkg-config (Makefile `setup` installs the -dev packages).
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // LAPACK routines inside OpenBLAS (Cholesky for GPTQ), declared by hand: no lapack.h is installed.
+        .systemLibrary(name: "CLAPACK", pkgConfig: "openblas"),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSerialPort", pkgConfig: "libserialport",
@@ -56,7 +58,8 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
-        .target(name: "TendonTraining", dependencies: ["TendonModel", "TendonTensor", "TendonData", "CBLAS"], swiftSettings: strict),
+        .target(name: "TendonTraining", dependencies: ["TendonModel", "TendonTensor", "TendonData", "CBLAS", "CLAPACK"],
+                swiftSettings: strict),
         .executableTarget(name: "tendon-train",
                           dependencies: ["TendonTraining", "TendonModel", "TendonTensor",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
