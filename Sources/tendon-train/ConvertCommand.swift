@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TendonModel
+import TendonTensor
 import TendonTraining
 
 struct ConvertCommand: ParsableCommand {
@@ -13,16 +14,31 @@ struct ConvertCommand: ParsableCommand {
         else F16; 1-D tensors stay F32. Tensor names and shapes are kept. config.json and tokenizer.json go \
         into the metadata as tendon.config_json and tokenizer.huggingface.json. The output appears only when \
         complete (written as FILE.partial, then renamed).
+
+        With --calibration, quantized weights are rounded by GPTQ instead of to nearest: the f32 model runs         on the calibration observations (a .jsonl list of {"embodiment", "instruction", "images": {CAMERA:         PATH}, "seed"} lines, or episodes recorded by `tendon record`, sampled --calibration-frames times         each with --calibration-embodiment), every weight's input statistics H = E[xᵀx] are collected, and         each weight is quantized column by column with the rounding error spread onto the columns not yet         quantized (Frantar et al., GPTQ). The file records this in tendon.quantization.gptq.
         """)
 
     @Option(help: "Hugging Face model folder.") var hf: String
     @Option(help: "Output GGUF file.") var out: String
     @Option(help: "Weight type: \(ConvertQuantization.allCases.map(\.rawValue).joined(separator: "|")).")
     var quant: String
+    @Option(help: "Calibration observations for GPTQ: a .jsonl list or a recorded .hdf5 episode (repeatable).")
+    var calibration: [String] = []
+    @Option(help: "Embodiment tag for calibration episodes (.hdf5 files do not name one).")
+    var calibrationEmbodiment: String?
+    @Option(help: "Frames sampled from each calibration episode.") var calibrationFrames = 4
+    @Option(help: "Euler steps per calibration observation (default: the config's).") var calibrationSteps: Int?
+    @Option(help: "GPTQ dampening: this fraction of H's mean diagonal is added to its diagonal.") var gptqDampening = 0.01
 
     func validate() throws {
         guard ConvertQuantization(rawValue: quant) != nil else {
             throw ValidationError("--quant must be one of \(ConvertQuantization.allCases.map(\.rawValue).joined(separator: ", ")); found '\(quant)'")
+        }
+        if !calibration.isEmpty, !(ConvertQuantization(rawValue: quant)?.dtype.isQuantized ?? false) {
+            throw ValidationError("--calibration only applies to a quantized --quant (q8_0, q4_0, q4_k); found '\(quant)'")
+        }
+        guard gptqDampening > 0, gptqDampening.isFinite else {
+            throw ValidationError("--gptq-dampening must be a positive number; found \(gptqDampening)")
         }
     }
 
@@ -31,8 +47,27 @@ struct ConvertCommand: ParsableCommand {
         let terminal = isatty(STDOUT_FILENO) == 1
         let started = Date()
         let summary: ConversionSummary
+        var gptq: GPTQCalibration?
+        if !calibration.isEmpty {
+            do {
+                let observations = try CalibrationSet.load(calibration, embodiment: calibrationEmbodiment,
+                                                           framesPerEpisode: calibrationFrames)
+                let model = try QwenVLA(path: hf, pool: ThreadPool(threads: ProcessInfo.processInfo.activeProcessorCount))
+                let hessians = try Calibration.collect(model: model, observations: observations, steps: calibrationSteps) { done, total in
+                    print("calibration: observation \(done)/\(total)")
+                }
+                let files = calibration.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", ")
+                gptq = GPTQCalibration(hessians: hessians, description: "\(observations.count) observations from \(files)",
+                                       dampening: gptqDampening)
+            } catch let error as CalibrationError {
+                fail(error.description)
+            } catch {
+                fail("\(error)")
+            }
+        }
         do {
-            summary = try HFToGGUFConverter.convert(hfDirectory: hf, output: out, quantization: quantization) { step in
+            summary = try HFToGGUFConverter.convert(hfDirectory: hf, output: out, quantization: quantization,
+                                                    calibration: gptq) { step in
                 FileHandle.standardOutput.write(Data((Self.render(step, terminal: terminal) + (terminal ? "" : "\n")).utf8))
             }
         } catch {
@@ -43,8 +78,9 @@ struct ConvertCommand: ParsableCommand {
         var counts: [String: Int] = [:]
         for tensor in summary.tensors { counts[tensor.target.description, default: 0] += 1 }
         let types = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-        print(String(format: "wrote %@: %d tensors (%@), %.1f MB in %.1f s", summary.path, summary.tensors.count, types,
-                     Double(summary.fileBytes) / 1e6, Date().timeIntervalSince(started)))
+        let rounding = gptq == nil ? "" : ", \(summary.tensors.filter(\.gptq).count) by GPTQ"
+        print(String(format: "wrote %@: %d tensors (%@%@), %.1f MB in %.1f s", summary.path, summary.tensors.count, types,
+                     rounding, Double(summary.fileBytes) / 1e6, Date().timeIntervalSince(started)))
     }
 
     /// A redrawn bar on a terminal; one plain line per tensor otherwise (logs, CI).

@@ -79,14 +79,15 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q8_0) == .f16, "\(name)")
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .f32) == .f32)
         }
-        for name in ["action_expert.blocks.0.attn.q_proj.weight", "action_expert.blocks.0.attn.o_proj.weight",
+        for name in ["action_expert.blocks.0.attn.q_proj.weight", "model.language_model.layers.0.self_attn.o_proj.weight",
                      "model.layers.0.mlp.modulation.weight", "model.language_model.layers.0.mlp.down_proj.weight",
                      "model.language_model.layers.3.self_attn.k_proj.weight", "model.visual.blocks.0.mlp.linear_fc2.weight"] {
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_k) == .q4_K, "\(name)")
         }
         // Under Q4_K the expert's error-sensitive step projections are Q8_0 (and still F16 without whole blocks).
         for name in ["action_expert.blocks.0.mlp.fc1.weight", "action_expert.blocks.5.mlp.fc2.weight", "action_expert.blocks.2.attn.v_proj.weight",
-                     "model.language_model.layers.3.self_attn.v_proj.weight"] {
+                     "action_expert.blocks.1.attn.o_proj.weight", "model.language_model.layers.3.self_attn.v_proj.weight",
+                     "model.visual.merger.linear_fc1.weight", "model.visual.merger.linear_fc2.weight"] {
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_k) == .q8_0, "\(name)")
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q8_0) == .q8_0, "\(name)")
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_0) == .q4_0, "\(name)")
@@ -214,5 +215,21 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         let (missingStatus, _, missingStderr) = try run(["convert", "--hf", hfTiny])
         #expect(missingStatus != 0)
         #expect(missingStderr.split(separator: "\n").count == 1)
+
+        // GPTQ from a calibration list, on a Qwen-VLA folder; bad calibration input is one line.
+        let vla = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/qwen_vla/text_b").path
+        let list = temp.path("calibration.jsonl")
+        try "{\"embodiment\": \"tienkung\", \"instruction\": \"fold the towel\"}\n{\"embodiment\": \"arx5\", \"instruction\": \"open it\"}\n"
+            .write(toFile: list, atomically: true, encoding: .utf8)
+        let (gptqStatus, gptqOut, gptqErr) = try run(["convert", "--hf", vla, "--out", out, "--quant", "q4_0", "--calibration", list])
+        #expect(gptqStatus == 0, "\(gptqErr)")
+        #expect(gptqOut.contains("calibration: observation 2/2") && gptqOut.contains("by GPTQ"), "\(gptqOut)")
+        #expect(try GGUFFile(path: out).metadata[TendonGGUFKeys.gptqCalibration]?.string?.contains("2 observations from calibration.jsonl") == true)
+        let (f32Status, _, f32Err) = try run(["convert", "--hf", vla, "--out", out, "--quant", "f32", "--calibration", list])
+        #expect(f32Status != 0 && f32Err.contains("--calibration only applies to a quantized --quant"), "\(f32Err)")
+        try "{\"embodiment\": \"ur5\", \"instruction\": \"x\"}\n".write(toFile: list, atomically: true, encoding: .utf8)
+        let (tagStatus, _, tagErr) = try run(["convert", "--hf", vla, "--out", out, "--quant", "q4_0", "--calibration", list])
+        #expect(tagStatus != 0 && tagErr.split(separator: "\n").count == 1 && tagErr.contains("\(list):1: ") && tagErr.contains("ur5"), "\(tagErr)")
     }
 }

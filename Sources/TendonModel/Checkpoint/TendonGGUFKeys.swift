@@ -12,6 +12,9 @@ public enum TendonGGUFKeys {
     public static let formatVersionValue: UInt32 = 1
     /// The `--quant` the file was converted with (f32, f16, q8_0, q4_0, q4_k).
     public static let quantization = "tendon.quantization"
+    /// Present when quantized weights were rounded by GPTQ: method, dampening, tensor count and the
+    /// calibration observations' origin.
+    public static let gptqCalibration = "tendon.quantization.gptq"
     /// config.json verbatim (model config, `action_expert`, `embodiments`, optional `prefix_template`).
     public static let configJSON = "tendon.config_json"
     /// The prefix template the file was converted with (config.json's `prefix_template`, else the default
