@@ -26,7 +26,7 @@ public enum ActivationQuantization: Sendable, CaseIterable {
     case int8
     /// A 15-bit integer per value (two int8 planes, a = 128·h + l): two vpdpbusd per weight vector, rounding
     /// error 1/128 of int8's. What Q8_0 weights need: with int8 activations the activation rounding, not
-    /// the weights, was most of Q8_0's chunk error on the reference config (emulated in PyTorch: weights
+    /// the weights, was most of Q8_0's chunk error on the reference config (Tools/reference/quant_sensitivity.py: weights
     /// alone 0.017, activations alone 0.025, both 0.026 max |Δa'|).
     case wide
 

@@ -21,13 +21,16 @@ import TendonTensor
 /// Q8_0 0.040 → 0.025 max |Δa'|). Under `--quant q4_k` the tensor families whose quantization moves the chunk
 /// most (`keepsEightBit`) are Q8_0 — llama.cpp's Q4_K_M idea (attn_v and the FFN at higher precision), with
 /// the families picked by measurement: one family at a time at Q4_K on the reference config, the rest Q8_0
-/// (Tools/reference emulation, max |Δa'| alone vs 0.016 for all Q8_0): expert mlp.fc1 0.140, mlp.fc2 0.137,
+/// (Tools/reference/quant_sensitivity.py families: max |Δa'| alone vs 0.016 for all Q8_0): expert mlp.fc1 0.140, fc2 0.137,
 /// vision merger fc1 0.078 / fc2 0.070, expert attn.o_proj 0.058, attn.v_proj 0.043 — small tensors or
 /// ones whose error the expert integrates over every step — while the expert's q/k (behind q_norm/k_norm)
 /// and the vision blocks hardly move it (≤ 0.019). The backbone's error is spread over its big families
 /// (in_proj_qkv 0.077, up_proj 0.072, in_proj_z 0.065, …) and keeping them would make the file Q8_0-sized;
-/// only its few full-attention v_proj are kept. Measured with the real converter: 0.29 (all Q4_K) → 0.17
-/// (fc1/fc2/v_proj) → see issue #4's note for the current value.
+/// only its few full-attention v_proj are kept. The token embeddings are a row lookup, not a product: no
+/// compute, only the prompt's rows are ever paged in, and GPTQ cannot reach them (no `Linear` input), so
+/// they are Q8_0 too (with GPTQ on the rest, mean max |Δa'| over four observations 0.062 → 0.055).
+/// Measured with this converter on the bench observation: all Q4_K 0.29; fc1/fc2/v_proj kept 0.17;
+/// + merger and o_proj 0.12 (60.8 MB); with `--calibration` (GPTQ) 0.066. Q8_0 is 77.9 MB.
 /// Q8_0 rather than Q6_K because Q6_K has no packed int8 GEMM here: the same tensors at Q6_K gave the same error
 /// with the expert 3× slower. Source weights are checked
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
@@ -49,10 +52,11 @@ public enum HFToGGUFConverter {
     }
 
     /// `action_expert.blocks.*.{mlp.fc1, mlp.fc2, attn.v_proj, attn.o_proj}`, the backbone's full-attention
-    /// `self_attn.v_proj` and the vision merger's `merger.linear_fc1/2` weights: Q8_0 under `--quant q4_k`.
+    /// `self_attn.v_proj`, the vision merger's `merger.linear_fc1/2` and the token embeddings: Q8_0 under
+    /// `--quant q4_k`.
     public static func keepsEightBit(_ name: String) -> Bool {
         guard name.hasSuffix(".weight") else { return false }
-        if name.hasSuffix(".self_attn.v_proj.weight") { return true }
+        if name.hasSuffix(".self_attn.v_proj.weight") || name.hasSuffix("embed_tokens.weight") { return true }
         if name.contains("visual.merger.linear_fc") { return true }
         guard name.hasPrefix("action_expert.blocks.") else { return false }
         return name.contains(".mlp.fc1.") || name.contains(".mlp.fc2.") || name.contains(".attn.v_proj.")

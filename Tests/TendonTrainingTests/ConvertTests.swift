@@ -87,7 +87,8 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         // Under Q4_K the expert's error-sensitive step projections are Q8_0 (and still F16 without whole blocks).
         for name in ["action_expert.blocks.0.mlp.fc1.weight", "action_expert.blocks.5.mlp.fc2.weight", "action_expert.blocks.2.attn.v_proj.weight",
                      "action_expert.blocks.1.attn.o_proj.weight", "model.language_model.layers.3.self_attn.v_proj.weight",
-                     "model.visual.merger.linear_fc1.weight", "model.visual.merger.linear_fc2.weight"] {
+                     "model.visual.merger.linear_fc1.weight", "model.visual.merger.linear_fc2.weight",
+                     "model.language_model.embed_tokens.weight"] {
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_k) == .q8_0, "\(name)")
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q8_0) == .q8_0, "\(name)")
             #expect(HFToGGUFConverter.targetDType(name: name, shape: [512, 512], quantization: .q4_0) == .q4_0, "\(name)")

@@ -248,7 +248,7 @@ QUANTS = {"f32": None, "f16": None, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_k": Q.Q4
 def expected_type(shape, quant, name=""):
     """DESIGN §3: 2-D weights take the requested type when rows fill whole blocks, else F16; 1-D stays F32.
     Under q4_k the action expert's blocks.*.{mlp.fc1, mlp.fc2, attn.v_proj, attn.o_proj}, every
-    self_attn.v_proj and the vision merger's linear_fc1/2 weights are Q8_0."""
+    self_attn.v_proj, the vision merger's linear_fc1/2 and the token embeddings are Q8_0."""
     if quant == "f32" or len(shape) < 2:
         return Q.F32
     if quant == "f16":
@@ -260,7 +260,7 @@ def expected_type(shape, quant, name=""):
     wanted = QUANTS[quant]
     expert = name.startswith("action_expert.blocks.") and name.endswith(".weight") and \
         any(part in name for part in (".mlp.fc1.", ".mlp.fc2.", ".attn.v_proj.", ".attn.o_proj."))
-    merger = name.endswith(".weight") and "visual.merger.linear_fc" in name
+    merger = name.endswith(".weight") and ("visual.merger.linear_fc" in name or name.endswith("embed_tokens.weight"))
     if quant == "q4_k" and (expert or merger or name.endswith(".self_attn.v_proj.weight")):
         wanted = Q.Q8_0
     block = gguf.constants.GGML_QUANT_SIZES[wanted][0]
