@@ -122,7 +122,11 @@ import TendonTensor
                 worst = max(worst, err)
             }
         }
-        #expect(worst.isFinite && worst < (dtype == .q8_0 ? 0.15 : 0.6), "\(dtype): max |Δa'| \(worst)")
+        // Every weight quantized, modulations included (the converter keeps those F16): measured worst 0.031
+        // (Q8_0, 15-bit activations on VNNI; 0.040 with int8 activations) and 0.60 (Q4_0); bounds catch a
+        // regression, the goals are checked on converted files (TendonTrainingTests.ConvertVLATests).
+        let bound: Float = dtype == .q8_0 ? (KernelPath.best == .avx512vnni ? 0.045 : 0.06) : 0.9
+        #expect(worst.isFinite && worst < bound, "\(dtype): max |Δa'| \(worst)")
         #expect(worst > 0, "quantized weights should change the chunk a little")
     }
 
