@@ -84,7 +84,7 @@ public enum HFToGGUFConverter {
             var target = targetDType(name: name, shape: source.shape, quantization: quantization)
             if target == .f16, source.dtype != .f16, maxMagnitude(source) > 65504 { target = .f32 }
             let gptq = target.isQuantized && source.rank == 2
-                && calibration?.hessians.hessian(for: name).map { $0.matrix.count == source.shape[1] * source.shape[1] } == true
+                && calibration?.hessians.columns(for: name) == source.shape[1]
             plan.append(ConvertedTensor(name: name, shape: source.shape, source: source.dtype, target: target, gptq: gptq))
         }
 
@@ -115,11 +115,13 @@ public enum HFToGGUFConverter {
                                     tensors: plan.map { .init(name: $0.name, dtype: $0.target, shape: $0.shape) })
         let totalBytes = plan.reduce(0) { $0 + (byteCount(of: $1) ?? 0) }
         var written = 0
+        let pool = plan.contains(where: \.gptq)
+            ? ThreadPool(threads: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))) : nil
         for (index, entry) in plan.enumerated() {
             let source = try checkpoint.tensor(entry.name, validate: false)
             if entry.gptq, let calibration, let hessian = calibration.hessians.hessian(for: entry.name) {
                 try gptq(source, as: entry.target, hessian: hessian.matrix, dampening: calibration.dampening,
-                         into: writer, path: output)
+                         pool: pool, into: writer, path: output)
             } else {
                 try stream(source, as: entry.target, into: writer, path: output)
             }
@@ -134,14 +136,13 @@ public enum HFToGGUFConverter {
 
     /// The whole weight decoded to f32 and quantized by GPTQ with its calibration Hessian (column order couples
     /// every row's rounding to the next columns, so it cannot stream by rows; weights are at most a few MB).
-    static func gptq(_ source: Tensor, as target: DType, hessian: [Double], dampening: Double, into writer: GGUFWriter,
-                     path: String) throws(CheckpointError) {
+    static func gptq(_ source: Tensor, as target: DType, hessian: [Double], dampening: Double, pool: ThreadPool?,
+                     into writer: GGUFWriter, path: String) throws(CheckpointError) {
         let rows = source.shape[0], columns = source.shape[1]
         let weights: [Float]
         do { weights = try source.dequantized().toArray() } catch {
             throw CheckpointError(.invalidArgument, file: path, tensor: source.name, "\(source.dtype) → f32: \(error)")
         }
-        let pool = ThreadPool(threads: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16)))
         let bytes: [UInt8]
         do {
             bytes = try weights.withUnsafeBufferPointer { w throws(GPTQError) in

@@ -11,6 +11,7 @@ import TendonTensor
 ///   around model calls. Inputs of a weight the runtime stacked (the expert's q/k/v) count for each of its
 ///   checkpoint weights (`ActionExpert.sourceWeights(ofStacked:)`).
 /// - `hessian(for:)` → (H [n·n] row-major, both triangles, mean over rows; rows seen), or nil if never seen.
+/// - `columns(for:)` → n of a weight seen, without building H.
 /// - `names`: checkpoint weight names seen.
 ///
 /// Sums are kept in double (dsyrk on the rows widened to double): calibration sees thousands of rows per
@@ -52,6 +53,10 @@ public final class HessianCollector: LinearInputObserver, Sendable {
     }
 
     public var names: [String] { sums.withLock { Array($0.keys).sorted() } }
+
+    public func columns(for name: String) -> Int? {
+        sums.withLock { table in table[name].flatMap { $0.rows > 0 ? $0.n : nil } }
+    }
 
     public func hessian(for name: String) -> (matrix: [Double], rows: Int)? {
         sums.withLock { table -> (matrix: [Double], rows: Int)? in
