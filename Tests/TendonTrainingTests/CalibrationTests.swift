@@ -36,10 +36,7 @@ import TendonTensor
         struct Case: Decodable { var key: String; var tag: String; var instruction: String }
         let c = try #require(try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json"))).first)
         let vla = try QwenVLA(path: dir.path, pool: ThreadPool(threads: 2))
-        var images: [String: RGBImage] = [:]
-        for camera in try vla.config.embodiment(c.tag).cameras {
-            images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path)
-        }
+        let images = try ConvertVLATests.images(dir, try vla.config.embodiment(c.tag))
         let observation = CalibrationObservation(embodiment: c.tag, instruction: c.instruction, images: images, seed: 1, source: name)
         let collector = try Calibration.collect(model: vla, observations: [observation])
         let weights = expected.keys.filter { !$0.hasSuffix(".rows") }

@@ -68,10 +68,7 @@ import TendonTensor
             let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
             let ref = try referenceFloats(dir.appendingPathComponent("reference.safetensors"))
             for c in cases {
-                var images: [String: RGBImage] = [:]
-                for camera in try vla.config.embodiment(c.tag).cameras {
-                    images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path)
-                }
+                let images = try Self.images(dir, try vla.config.embodiment(c.tag))
                 let chunk = try vla.act(embodiment: c.tag, instruction: c.instruction, images: images,
                                         noise: ref["\(c.key).noise"], steps: c.steps)
                 let err = zip(chunk.normalized, ref["\(c.key).actions_normalized"]!).map { abs($0 - $1) }.max()!
@@ -103,8 +100,7 @@ import TendonTensor
             var observations: [CalibrationObservation] = []
             // Text-only fixtures list camera embodiments they cannot run (no vision tower): skipped.
             for (i, e) in f32.config.embodiments.enumerated() where e.cameras.isEmpty || f32.vision != nil {
-                var images: [String: RGBImage] = [:]
-                for camera in e.cameras { images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path) }
+                let images = try Self.images(dir, e)
                 for (j, text) in ["Open the drawer.", "Put the cup on the plate.", "Hand over the tool.", "Wipe the table.",
                                             "Close the lid.", "Stack the blocks."].enumerated() {
                     observations.append(CalibrationObservation(embodiment: e.tag, instruction: text, images: images,
@@ -124,10 +120,7 @@ import TendonTensor
                 #expect((file.metadata[TendonGGUFKeys.gptqCalibration]?.string?.contains("GPTQ") ?? false) == gptq)
                 let vla = try QwenVLA(path: out, pool: ThreadPool(threads: 2))
                 for c in cases {
-                    var images: [String: RGBImage] = [:]
-                    for camera in try vla.config.embodiment(c.tag).cameras {
-                        images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path)
-                    }
+                    let images = try Self.images(dir, try vla.config.embodiment(c.tag))
                     let chunk = try vla.act(embodiment: c.tag, instruction: c.instruction, images: images,
                                             noise: ref["\(c.key).noise"], steps: c.steps)
                     let err = zip(chunk.normalized, ref["\(c.key).actions_normalized"]!).map { abs($0 - $1) }.max()!
@@ -140,6 +133,13 @@ import TendonTensor
         let mean = { (e: [Float]) in e.reduce(0, +) / Float(e.count) }
         #expect(mean(gptqErrors) < 0.75 * mean(rtn), "GPTQ mean \(mean(gptqErrors)) vs round-to-nearest \(mean(rtn))")
         #expect(gptqErrors.max()! < rtn.max()!, "GPTQ worst \(gptqErrors.max()!) vs round-to-nearest \(rtn.max()!)")
+    }
+
+    /// The fixture folder's PNG for every camera of the embodiment.
+    static func images(_ dir: URL, _ e: Embodiment) throws -> [String: RGBImage] {
+        var images: [String: RGBImage] = [:]
+        for camera in e.cameras { images[camera] = try RGBImage.load(path: dir.appendingPathComponent(camera + ".png").path) }
+        return images
     }
 
     /// F32 tensors of a reference.safetensors, read through the checkpoint reader.
