@@ -99,6 +99,26 @@ static float dot_q4_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const
     return sum;
 }
 
+static float dot_q5_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {
+    float sum = 0;
+    for (int64_t b = 0; b < n / 256; ++b, w += 176, q += 256, d += 8, s += 8) {
+        float dd = f16(w), dmin = f16(w + 2);
+        const uint8_t *qh = w + 16, *qs = w + 48;
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, w + 4, &sc, &m);
+            int32_t isum = 0;
+            for (int l = 0; l < 32; ++l) {
+                int v = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 15);
+                v |= ((qh[l] >> j) & 1) << 4;
+                isum += v * q[32 * j + l];
+            }
+            sum += d[j] * (dd * sc * (float)isum - dmin * m * (float)s[j]);
+        }
+    }
+    return sum;
+}
+
 static float dot_q6_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {
     (void)s;
     float sum = 0;
@@ -285,14 +305,14 @@ static int available(int path) {
 
 int tk_gemm_q(int wtype, int path, int64_t n, const void *w, size_t row_bytes, int64_t o0, int64_t o1,
               int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
-    if (wtype != TK_Q8_0 && wtype != TK_Q4_0 && wtype != TK_Q4_K && wtype != TK_Q6_K) return -1;
+    if (wtype != TK_Q8_0 && wtype != TK_Q4_0 && wtype != TK_Q4_K && wtype != TK_Q5_K && wtype != TK_Q6_K) return -1;
     if (!available(path)) return -1;
     if (path == TK_PATH_AVX2) { gemm_q_avx2(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     if (path == TK_PATH_VNNI && wtype == TK_Q8_0) { gemm512_q8_0(n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     if (path == TK_PATH_VNNI && wtype == TK_Q4_K) { gemm512_q4_k(n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     if (path == TK_PATH_VNNI) { gemm_q_vnni(wtype, n, w, row_bytes, o0, o1, T, q, d, s, y, ldy); return 0; }
     dot_fn_t dot = wtype == TK_Q8_0 ? dot_q8_0_scalar : wtype == TK_Q4_0 ? dot_q4_0_scalar
-                 : wtype == TK_Q4_K ? dot_q4_k_scalar : dot_q6_k_scalar;
+                 : wtype == TK_Q4_K ? dot_q4_k_scalar : wtype == TK_Q5_K ? dot_q5_k_scalar : dot_q6_k_scalar;
     int64_t nb = n / 32;
     for (int64_t o = o0; o < o1; ++o) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;

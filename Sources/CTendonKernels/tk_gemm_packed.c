@@ -4,11 +4,12 @@
      codes            Q8_0: [8][16][4] bytes, k-group g (4 values) of row r at g*64 + r*4 (one zmm = 16
                       rows × 4 k), 512 bytes. Q4_0/Q4_K: [4][16][4] bytes holding two groups each, group g
                       in the low nibbles and group g + 4 in the high ones, 256 bytes (unpacked in registers
-                      with one and / one shift + and per zmm; half the bytes of Q8-style codes).
+                      with one and / one shift + and per zmm; half the bytes of Q8-style codes). Q5_K: the
+                      Q8_0 layout (a 5-bit code per byte), so it runs Q8_0's byte loop with Q4_K's min.
      wscale[16]       f32 per-row block scale
-     wmin[16]         f32 per-row block offset (Q4_K's −dmin·m; 0 for the others)
+     wmin[16]         f32 per-row block offset (Q4_K/Q5_K's −dmin·m; 0 for the others)
    A weight value is wscale·(code − off) + wmin, with off = 128 (Q8_0: code = w + 128), 8 (Q4_0: the
-   nibble) or 0 (Q4_K: the nibble). Codes are unsigned so that vpdpbusd can take them as its u8 operand
+   nibble) or 0 (Q4_K: the nibble; Q5_K: nibble + 16·high bit). Codes are unsigned so that vpdpbusd can take them as its u8 operand
    and the int8 activations as the broadcast s8 operand; the offset is removed with the activation
    block sums (−off·Σa starts the int32 accumulator), so the integer part is exact.
 
@@ -41,9 +42,12 @@ static void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
 
 static int code_offset(int wtype) { return wtype == TK_Q8_0 ? 128 : wtype == TK_Q4_0 ? 8 : 0; }
 
-int tk_packed_supported(int wtype) { return wtype == TK_Q8_0 || wtype == TK_Q4_0 || wtype == TK_Q4_K; }
+int tk_packed_supported(int wtype) {
+    return wtype == TK_Q8_0 || wtype == TK_Q4_0 || wtype == TK_Q4_K || wtype == TK_Q5_K;
+}
 
-static int nibbles(int wtype) { return wtype != TK_Q8_0; }
+static int nibbles(int wtype) { return wtype == TK_Q4_0 || wtype == TK_Q4_K; }
+static int has_min(int wtype) { return wtype == TK_Q4_K || wtype == TK_Q5_K; }
 
 size_t tk_packed_bytes(int wtype, int64_t rows, int64_t n) {
     return (size_t)((rows + 15) / 16) * (size_t)(n / 32) * PB(nibbles(wtype));
@@ -59,6 +63,16 @@ static void unpack_block(int wtype, const uint8_t *row, int64_t b, uint8_t code[
         const uint8_t *p = row + 18 * b;
         for (int i = 0; i < 16; ++i) { code[i] = p[2 + i] & 15; code[16 + i] = p[2 + i] >> 4; }
         *scale = f16p(p); *min = 0;
+    } else if (wtype == TK_Q5_K) { /* 176-byte super-block: d, dmin, scales[12], qh[32], qs[128] */
+        const uint8_t *p = row + 176 * (b / 8);
+        int j = (int)(b % 8);
+        uint8_t sc, m;
+        scale_min_k4(j, p + 4, &sc, &m);
+        const uint8_t *qh = p + 16, *qs = p + 48 + 32 * (j / 2);
+        for (int l = 0; l < 32; ++l)
+            code[l] = (uint8_t)(((j & 1) ? (qs[l] >> 4) : (qs[l] & 15)) | (((qh[l] >> j) & 1) << 4));
+        *scale = f16p(p) * (float)sc;
+        *min = -(f16p(p + 2) * (float)m);
     } else { /* Q4_K: super-block of 256 = 8 blocks; block j uses the low (even j) or high nibbles */
         const uint8_t *p = row + 144 * (b / 8);
         int j = (int)(b % 8);
@@ -74,7 +88,8 @@ static void unpack_block(int wtype, const uint8_t *row, int64_t b, uint8_t code[
 
 int tk_pack_weights(int wtype, int64_t n, const void *w, size_t row_bytes, int64_t rows, int64_t p0, int64_t p1,
                     void *out) {
-    if (!tk_packed_supported(wtype) || n % 32 != 0 || (wtype == TK_Q4_K && n % 256 != 0)) return -1;
+    if (!tk_packed_supported(wtype) || n % 32 != 0 || ((wtype == TK_Q4_K || wtype == TK_Q5_K) && n % 256 != 0))
+        return -1;
     int64_t nb = n / 32;
     int nib = nibbles(wtype);
     for (int64_t p = p0; p < p1; ++p) {
@@ -112,7 +127,7 @@ static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t 
                                int64_t T, const int8_t *q, const int8_t *ql, const float *d, const int32_t *s,
                                float *y, int64_t ldy) {
     int64_t nb = n / 32;
-    int off = code_offset(wtype), has_min = wtype == TK_Q4_K, nib = nibbles(wtype);
+    int off = code_offset(wtype), hm = has_min(wtype), nib = nibbles(wtype);
     if (o1 > rows) o1 = rows;
     for (int64_t o = o0; o < o1; ++o) {
         const uint8_t *panel = pk + (size_t)(o / 16) * (size_t)nb * PB(nib);
@@ -133,7 +148,7 @@ static void gemm_packed_scalar(int wtype, int64_t n, const uint8_t *pk, int64_t 
                 float ws, wm;
                 memcpy(&ws, blk + CB(nib) + 4 * r, 4);
                 memcpy(&wm, blk + CB(nib) + 64 + 4 * r, 4);
-                float f = has_min ? fmaf((float)i, ws, wm * (float)sa) : (float)i * ws;
+                float f = hm ? fmaf((float)i, ws, wm * (float)sa) : (float)i * ws;
                 acc = fmaf(f, d[t * nb + b], acc);
             }
             y[t * ldy + o] = acc;
@@ -279,9 +294,11 @@ INL void micro(int R, int NP, int has_min, int off, int nib, int wide, int64_t n
 GEMM_VNNI(gemm_packed_q8_0_vnni, 0, 128, 0, 0)
 GEMM_VNNI(gemm_packed_q4_0_vnni, 0, 8, 1, 0)
 GEMM_VNNI(gemm_packed_q4_k_vnni, 1, 0, 1, 0)
+GEMM_VNNI(gemm_packed_q5_k_vnni, 1, 0, 0, 0)
 GEMM_VNNI(gemm_packed_q8_0_wide_vnni, 0, 128, 0, 1)
 GEMM_VNNI(gemm_packed_q4_0_wide_vnni, 0, 8, 1, 1)
 GEMM_VNNI(gemm_packed_q4_k_wide_vnni, 1, 0, 1, 1)
+GEMM_VNNI(gemm_packed_q5_k_wide_vnni, 1, 0, 0, 1)
 
 int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t rows, int64_t o0, int64_t o1,
                    int64_t T, const int8_t *q, const float *d, const int32_t *s, float *y, int64_t ldy) {
@@ -292,6 +309,7 @@ int tk_gemm_packed(int wtype, int path, int64_t n, const void *packed, int64_t r
     switch (wtype) {
     case TK_Q8_0: gemm_packed_q8_0_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
     case TK_Q4_0: gemm_packed_q4_0_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
+    case TK_Q5_K: gemm_packed_q5_k_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
     default: gemm_packed_q4_k_vnni(n, pk, rows, o0, o1, T, q, NULL, d, s, y, ldy); break;
     }
     return 0;
@@ -307,6 +325,7 @@ int tk_gemm_packed_wide(int wtype, int path, int64_t n, const void *packed, int6
     switch (wtype) {
     case TK_Q8_0: gemm_packed_q8_0_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
     case TK_Q4_0: gemm_packed_q4_0_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
+    case TK_Q5_K: gemm_packed_q5_k_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
     default: gemm_packed_q4_k_wide_vnni(n, pk, rows, o0, o1, T, qh, ql, d, s, y, ldy); break;
     }
     return 0;

@@ -165,6 +165,26 @@ void tk_dequantize_row_q4_k(const void *src, float *y, int64_t n) {
     }
 }
 
+/* Q5_K: as Q4_K with a fifth bit per value in qh: for the 64 values of pair c, bit 2c of qh[l] tops
+   value l and bit 2c + 1 tops value 32 + l. */
+void tk_dequantize_row_q5_k(const void *src, float *y, int64_t n) {
+    const uint8_t *p = src;
+    for (int64_t b = 0; b < n / 256; ++b, p += 176) {
+        float d = get_f16(p), dmin = get_f16(p + 2);
+        const uint8_t *scales = p + 4, *qh = p + 16, *q = p + 48;
+        for (int j = 0; j < 8; j += 2, q += 32) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, scales, &sc, &m);
+            float d1 = d * sc, m1 = dmin * m;
+            get_scale_min_k4(j + 1, scales, &sc, &m);
+            float d2 = d * sc, m2 = dmin * m;
+            uint8_t u1 = (uint8_t)(1u << j), u2 = (uint8_t)(2u << j);
+            for (int l = 0; l < 32; ++l) *y++ = d1 * (float)((q[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; ++l) *y++ = d2 * (float)((q[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        }
+    }
+}
+
 void tk_dequantize_row_q6_k(const void *src, float *y, int64_t n) {
     const uint8_t *p = src;
     for (int64_t b = 0; b < n / 256; ++b, p += 210) {
@@ -247,54 +267,81 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
     return scale;
 }
 
+/* The super-block parameters Q4_K and Q5_K share (llama.cpp's quantize_row_q{4,5}_K_ref): a weighted
+   (scale, min) fit per 32-value sub-block to [0, nmax], both quantized to 6 bits against the block's largest;
+   then every value's code on the decoded grid. Writes d, dmin and scales[12] to out[0..16) and codes to L. */
+static void kquant_superblock(const float *x, int nmax, float rmin, int nstep, uint8_t *out, uint8_t L[256]) {
+    uint8_t Laux[32], scales_q[12];
+    float weights[32], mins[8], scales[8];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; ++j) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    memset(scales_q, 0, sizeof scales_q);
+    for (int j = 0; j < 8; ++j) {
+        int ls = nearest_int(inv_scale * scales[j]), lm = nearest_int(inv_min * mins[j]);
+        ls = ls > 63 ? 63 : ls; lm = lm > 63 ? 63 : lm;
+        if (j < 4) {
+            scales_q[j] = (uint8_t)ls;
+            scales_q[j + 4] = (uint8_t)lm;
+        } else {
+            scales_q[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
+            scales_q[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            scales_q[j - 0] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    put_f16(out, max_scale / 63.f);
+    put_f16(out + 2, max_min / 63.f);
+    memcpy(out + 4, scales_q, 12);
+    float dd = get_f16(out), dmin = get_f16(out + 2);
+    for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, scales_q, &sc, &m);
+        float d = dd * sc;
+        if (d == 0) continue;
+        float dm = dmin * m;
+        for (int ii = 0; ii < 32; ++ii) {
+            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
+        }
+    }
+}
+
 void tk_quantize_row_q4_k(const float *x, void *dst, int64_t n) {
     uint8_t *out = dst;
     for (int64_t b = 0; b < n / 256; ++b, x += 256, out += 144) {
-        uint8_t L[256], Laux[32], scales_q[12];
-        float weights[32], mins[8], scales[8];
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < 8; ++j) {
-            float sum_x2 = 0;
-            for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-            float av_x = sqrtf(sum_x2 / 32);
-            for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-            scales[j] = make_qkx2_quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.f, 0.1f, 20);
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-        float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        memset(scales_q, 0, sizeof scales_q);
-        for (int j = 0; j < 8; ++j) {
-            int ls = nearest_int(inv_scale * scales[j]), lm = nearest_int(inv_min * mins[j]);
-            ls = ls > 63 ? 63 : ls; lm = lm > 63 ? 63 : lm;
-            if (j < 4) {
-                scales_q[j] = (uint8_t)ls;
-                scales_q[j + 4] = (uint8_t)lm;
-            } else {
-                scales_q[j + 4] = (uint8_t)((ls & 0xF) | ((lm & 0xF) << 4));
-                scales_q[j - 4] |= (uint8_t)((ls >> 4) << 6);
-                scales_q[j - 0] |= (uint8_t)((lm >> 4) << 6);
-            }
-        }
-        put_f16(out, max_scale / 63.f);
-        put_f16(out + 2, max_min / 63.f);
-        memcpy(out + 4, scales_q, 12);
-        float dd = get_f16(out), dmin = get_f16(out + 2);
-        for (int j = 0; j < 8; ++j) {
-            uint8_t sc, m;
-            get_scale_min_k4(j, scales_q, &sc, &m);
-            float d = dd * sc;
-            if (d == 0) continue;
-            float dm = dmin * m;
-            for (int ii = 0; ii < 32; ++ii) {
-                int l = nearest_int((x[32 * j + ii] + dm) / d);
-                L[32 * j + ii] = (uint8_t)(l < 0 ? 0 : l > 15 ? 15 : l);
-            }
-        }
+        uint8_t L[256];
+        kquant_superblock(x, 15, -1.f, 20, out, L);
         uint8_t *q = out + 16;
         for (int j = 0; j < 256; j += 64, q += 32)
             for (int l = 0; l < 32; ++l) q[l] = L[j + l] | (uint8_t)(L[j + l + 32] << 4);
+    }
+}
+
+void tk_quantize_row_q5_k(const float *x, void *dst, int64_t n) {
+    uint8_t *out = dst;
+    for (int64_t b = 0; b < n / 256; ++b, x += 256, out += 176) {
+        uint8_t L[256];
+        kquant_superblock(x, 31, -0.5f, 15, out, L);
+        uint8_t *qh = out + 16, *q = out + 48;
+        memset(qh, 0, 32);
+        for (int j = 0; j < 256; j += 64, q += 32) {
+            uint8_t u1 = (uint8_t)(1u << (j / 32)), u2 = (uint8_t)(2u << (j / 32));
+            for (int l = 0; l < 32; ++l) {
+                uint8_t l1 = L[j + l], l2 = L[j + l + 32];
+                if (l1 > 15) { l1 -= 16; qh[l] |= u1; }
+                if (l2 > 15) { l2 -= 16; qh[l] |= u2; }
+                q[l] = (uint8_t)(l1 | (l2 << 4));
+            }
+        }
     }
 }
 

@@ -3,13 +3,13 @@
 /// API summary
 /// - `KernelPath` (.scalar / .avx2 / .avx512vnni), `KernelPath.best` (cpuid at start-up), `.available`.
 /// - `Linear.forward(_:rows:weight:bias:into:pool:path:blas:)`: y[T, out] = x[T, in] · Wᵀ (+ bias) on raw
-///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K), bias f32 [out] or nil.
+///   pointers; W is a Tensor [out, in] (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K), bias f32 [out] or nil.
 ///   Output rows are split over `pool`. Which code runs (path ≠ .scalar, `blas: .automatic`):
 ///   - F32: our AVX2 kernel for T < `blasMinRows` (32), OpenBLAS sgemm from there.
 ///   - F16/BF16: our kernel converting in registers (F16C / shifts, no copy of W) for
 ///     T < `tiledMinRows(for:path:)`, then ~1 MB tiles widened to f32 and multiplied by sgemm.
 ///   - Quantized: activations quantized per 32 values (f32 scale) and dotted with integer SIMD (AVX2
-///     maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K). Q8_0/Q4_0/Q4_K on the VNNI path (any T ≥
+///     maddubs, or VNNI vpdpbusd — 512-bit for Q8_0/Q4_K). Q8_0/Q4_0/Q4_K/Q5_K on the VNNI path (any T ≥
 ///     `packedMinRows`, 1): the weight is repacked once (`PackedWeight`, held by its storage) for a
 ///     register-blocked int8 GEMM (~700–800 GOP/s per core vs ~130 for the row dots), with activations
 ///     as `ActivationQuantization.preferred(for:)` picks: 15-bit for Q8_0 (two vpdpbusd per weight
@@ -142,7 +142,7 @@ public enum Linear {
                 _ = tk_gemm_f(wtype, cpath, Int64(inFeatures), w, rowBytes, Int64(range.lowerBound), Int64(range.upperBound),
                               Int64(T), x, Int64(inFeatures), y, Int64(outFeatures))
             }
-        case .q8_0, .q4_0, .q4_K, .q6_K:
+        case .q8_0, .q4_0, .q4_K, .q5_K, .q6_K:
             let blocks = inFeatures / 32
             let q = UnsafeMutablePointer<Int8>.allocate(capacity: T * inFeatures)
             let d = UnsafeMutablePointer<Float>.allocate(capacity: T * blocks)

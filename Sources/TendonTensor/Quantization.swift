@@ -4,8 +4,8 @@
 /// - `Half.toFloat(_:)`, `Half.fromFloat(_:)`, `BFloat.toFloat(_:)`, `BFloat.fromFloat(_:)`: one value,
 ///   round-to-nearest-even (bit-exact with numpy `astype(float16)` and torch `.to(torch.bfloat16)`).
 /// - `Quantization.quantizeRow(_:to:count:into:)` / `dequantizeRow(_:from:count:into:)`: one row of `count`
-///   values between f32 and any `DType` (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q6_K). Q8_0 and Q4_0 are bit-identical
-///   with `gguf.quants.quantize`; Q4_K/Q6_K follow llama.cpp's reference quantizers. Every dequantizer is
+///   values between f32 and any `DType` (F32/F16/BF16/Q8_0/Q4_0/Q4_K/Q5_K/Q6_K). Q8_0 and Q4_0 are bit-identical
+///   with `gguf.quants.quantize`; Q4_K/Q5_K/Q6_K follow llama.cpp's reference quantizers. Every dequantizer is
 ///   bit-identical with `gguf.quants.dequantize`. A row that is not whole blocks throws `TensorError`.
 /// - Array conveniences: `Quantization.quantize(_:to:rowLength:)`, `dequantize(_:from:count:rowLength:)`.
 /// - `Tensor.dequantized()` (any dtype → f32 tensor), `Tensor.converted(to:)` (f32 → any dtype).
@@ -56,6 +56,7 @@ public enum Quantization {
         case .q8_0: tk_quantize_row_q8_0(src, dst, n)
         case .q4_0: tk_quantize_row_q4_0(src, dst, n)
         case .q4_K: tk_quantize_row_q4_k(src, dst, n)
+        case .q5_K: tk_quantize_row_q5_k(src, dst, n)
         case .q6_K: tk_quantize_row_q6_k(src, dst, n)
         }
     }
@@ -77,6 +78,7 @@ public enum Quantization {
         case .q8_0: tk_dequantize_row_q8_0(src, dst, n)
         case .q4_0: tk_dequantize_row_q4_0(src, dst, n)
         case .q4_K: tk_dequantize_row_q4_k(src, dst, n)
+        case .q5_K: tk_dequantize_row_q5_k(src, dst, n)
         case .q6_K: tk_dequantize_row_q6_k(src, dst, n)
         }
     }

@@ -3,12 +3,12 @@
 /// API summary
 /// - `GPTQ.quantize(w, rows:, columns:, hessian:, dtype:, dampening:, pool:)`: W [rows, columns] row-major f32
 ///   and H [columns, columns] (mean of xᵀx over calibration inputs) → rows × dtype.byteCount(elements: columns)
-///   bytes of .q8_0 / .q4_0 / .q4_K blocks that the ordinary dequantizers decode.
+///   bytes of .q8_0 / .q4_0 / .q4_K / .q5_K blocks that the ordinary dequantizers decode.
 /// - `GPTQ.proxyLoss(...)`: tr((W − Q)·H·(W − Q)ᵀ) / rows, the layer-output error GPTQ minimises.
 ///
 /// H must be symmetric; the factorisation reads its upper triangle only (proxyLoss uses all of it).
 /// Variant: H is damped by `dampening`·mean(diag H), U is the upper Cholesky factor of H⁻¹, columns are
-/// visited left to right in lazy batches (128, or one 256-column super-block for Q4_K). A quantization group
+/// visited left to right in lazy batches (128, or one 256-column super-block for Q4_K/Q5_K). A quantization group
 /// (one ggml block, 32 or 256 values) takes its parameters from the existing row quantizer applied to the
 /// group's current, already error-compensated weights when its first column is reached; after that the
 /// parameters stay fixed and every column picks the nearest code on that grid, so the q used for the error
@@ -21,6 +21,8 @@
 /// - Q4_K: lrintf((x + m₁) / d₁) clamped to 0…15 in f32, exactly the row quantizer's own final pass, so with
 ///   a diagonal H (no error propagation) the bytes equal the plain row quantizer's. A sub-block with d₁ = 0
 ///   keeps the row quantizer's nibbles (every code decodes to −m₁ there).
+/// - Q5_K: the same with codes 0…31 (the fifth bit in qh, bit j of qh[l] for value l of sub-block j's
+///   32 — ggml's layout).
 import CBLAS
 import CLAPACK
 import TendonTensor
@@ -74,7 +76,7 @@ public enum GPTQ {
 
         let rowBytes = n / dtype.blockSize * dtype.blockBytes
         var out = [UInt8](repeating: 0, count: rows * rowBytes)
-        let batch = dtype == .q4_K ? 256 : 128
+        let batch = dtype.blockSize == 256 ? 256 : 128
         let errors = UnsafeMutablePointer<Double>.allocate(capacity: rows * batch)
         defer { errors.deallocate() }
         // Per-row failure column (−1: none): rows run concurrently, so nothing shared is written.
@@ -142,10 +144,15 @@ public enum GPTQ {
         return sum / Double(rows)
     }
 
+    /// Weight types `quantize` writes.
+    public static func supports(_ dtype: DType) -> Bool {
+        dtype == .q8_0 || dtype == .q4_0 || dtype == .q4_K || dtype == .q5_K
+    }
+
     /// Scalar values per quantization group (one ggml block).
     static func checkShape(rows: Int, columns: Int, dtype: DType) throws(GPTQError) -> Int {
-        guard dtype == .q8_0 || dtype == .q4_0 || dtype == .q4_K else {
-            throw .shape("dtype must be Q8_0, Q4_0 or Q4_K, found \(dtype)")
+        guard supports(dtype) else {
+            throw .shape("dtype must be Q8_0, Q4_0, Q4_K or Q5_K, found \(dtype)")
         }
         guard rows > 0, columns > 0 else { throw .shape("weight must be non-empty, found [\(rows), \(columns)]") }
         guard columns % dtype.blockSize == 0 else {
@@ -234,7 +241,7 @@ public enum GPTQ {
                     blockOut[0] = UInt8(truncatingIfNeeded: bits)
                     blockOut[1] = UInt8(truncatingIfNeeded: bits >> 8)
                 default:
-                    try? Quantization.quantizeRow(scratch.values, to: .q4_K, count: 256, into: blockOut)
+                    try? Quantization.quantizeRow(scratch.values, to: dtype, count: 256, into: blockOut)
                     let d = Half.toFloat(UInt16(blockOut[0]) | UInt16(blockOut[1]) << 8)
                     let dmin = Half.toFloat(UInt16(blockOut[2]) | UInt16(blockOut[3]) << 8)
                     guard d.isFinite, dmin.isFinite else { return c }
@@ -261,16 +268,25 @@ public enum GPTQ {
             default:
                 let j = inGroup / 32
                 let d1 = scratch.scales[j], m1 = scratch.mins[j]
-                // ggml's nibble order: 32 bytes per 64 values, low nibbles first 32, high nibbles next 32.
-                let at = 16 + inGroup / 64 * 32 + inGroup % 32
+                // ggml's nibble order: 32 bytes per 64 values, low nibbles first 32, high nibbles next 32;
+                // Q5_K puts qh[32] before them and the fifth bit of value l of sub-block j in bit j of qh[l].
+                let five = dtype == .q5_K
+                let at = (five ? 48 : 16) + inGroup / 64 * 32 + inGroup % 32
                 let high = inGroup % 64 >= 32
+                let bit = UInt8(1) << UInt8(j)
                 let code: Int
                 if d1 == 0 {
-                    code = Int(high ? blockOut[at] >> 4 : blockOut[at] & 0x0F)
+                    let nibble = Int(high ? blockOut[at] >> 4 : blockOut[at] & 0x0F)
+                    code = five && blockOut[16 + inGroup % 32] & bit != 0 ? nibble + 16 : nibble
                 } else {
                     let t = ((Float(x) + m1) / d1).rounded(.toNearestOrEven)
-                    code = Int(min(max(t, 0), 15))
-                    blockOut[at] = high ? (blockOut[at] & 0x0F) | UInt8(code << 4) : (blockOut[at] & 0xF0) | UInt8(code)
+                    code = Int(min(max(t, 0), five ? 31 : 15))
+                    let nibble = UInt8(code & 15)
+                    blockOut[at] = high ? (blockOut[at] & 0x0F) | (nibble << 4) : (blockOut[at] & 0xF0) | nibble
+                    if five {
+                        let h = 16 + inGroup % 32
+                        blockOut[h] = code > 15 ? blockOut[h] | bit : blockOut[h] & ~bit
+                    }
                 }
                 q = d1 * Float(code) - m1
             }

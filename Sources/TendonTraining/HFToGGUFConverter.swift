@@ -36,8 +36,13 @@ import TendonTensor
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
 /// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
 public enum HFToGGUFConverter {
-    public static func targetDType(name: String = "", shape: [Int], quantization: ConvertQuantization) -> DType {
+    public static func targetDType(name: String = "", shape: [Int], quantization: ConvertQuantization,
+                                   overrides: [TensorTypeOverride] = []) -> DType {
         if quantization == .f32 || shape.count < 2 { return .f32 }
+        if let rule = overrides.first(where: { $0.matches(name) }) {
+            if rule.type == .f32 || shape.count != 2 { return rule.type == .f32 ? .f32 : .f16 }
+            return shape[1] % rule.type.dtype.blockSize == 0 ? rule.type.dtype : .f16
+        }
         guard shape.count == 2, !keepsHalfPrecision(name) else { return .f16 }
         let wanted = quantization == .q4_k && keepsEightBit(name) ? DType.q8_0 : quantization.dtype
         return shape[1] % wanted.blockSize == 0 ? wanted : .f16
@@ -68,6 +73,7 @@ public enum HFToGGUFConverter {
     /// `calibration`: GPTQ instead of round-to-nearest for every quantized weight it has a Hessian for.
     public static func convert(hfDirectory: String, output: String, quantization: ConvertQuantization,
                                requireTokenizer: Bool = true, calibration: GPTQCalibration? = nil,
+                               overrides: [TensorTypeOverride] = [],
                                progress: (ConversionProgress) -> Void = { _ in }) throws(CheckpointError)
         -> ConversionSummary
     {
@@ -81,9 +87,9 @@ public enum HFToGGUFConverter {
         var plan: [ConvertedTensor] = []
         for name in checkpoint.names {
             let source = try checkpoint.tensor(name, validate: true)
-            var target = targetDType(name: name, shape: source.shape, quantization: quantization)
+            var target = targetDType(name: name, shape: source.shape, quantization: quantization, overrides: overrides)
             if target == .f16, source.dtype != .f16, maxMagnitude(source) > 65504 { target = .f32 }
-            let gptq = target.isQuantized && source.rank == 2
+            let gptq = GPTQ.supports(target) && source.rank == 2
                 && calibration?.hessians.columns(for: name) == source.shape[1]
             plan.append(ConvertedTensor(name: name, shape: source.shape, source: source.dtype, target: target, gptq: gptq))
         }
@@ -277,7 +283,7 @@ public enum HFToGGUFConverter {
 }
 
 public enum ConvertQuantization: String, CaseIterable, Sendable {
-    case f32, f16, q8_0, q4_0, q4_k
+    case f32, f16, q8_0, q4_0, q4_k, q5_k
 
     public var dtype: DType {
         switch self {
@@ -286,8 +292,44 @@ public enum ConvertQuantization: String, CaseIterable, Sendable {
         case .q8_0: .q8_0
         case .q4_0: .q4_0
         case .q4_k: .q4_K
+        case .q5_k: .q5_K
         }
     }
+}
+
+/// `--tensor-type REGEX=TYPE` (llama-quantize's option of the same name): every 2-D tensor whose name contains
+/// a match of REGEX is stored as TYPE instead of by the default rules (first matching rule wins; a row that
+/// is not whole TYPE blocks falls back to F16 as usual). Ignored under `--quant f32`.
+public struct TensorTypeOverride: CustomStringConvertible {
+    public let pattern: String
+    public let type: ConvertQuantization
+    private let regex: Regex<AnyRegexOutput>
+
+    /// Parses `REGEX=TYPE`.
+    public init(parsing text: String) throws(TensorTypeOverrideError) {
+        guard let equals = text.lastIndex(of: "=") else {
+            throw TensorTypeOverrideError("--tensor-type '\(text)': expected REGEX=TYPE")
+        }
+        let pattern = String(text[..<equals]), typeName = String(text[text.index(after: equals)...])
+        guard let type = ConvertQuantization(rawValue: typeName.lowercased()) else {
+            throw TensorTypeOverrideError("--tensor-type '\(text)': unknown type '\(typeName)' "
+                                  + "(\(ConvertQuantization.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard !pattern.isEmpty, let regex = try? Regex(pattern) else {
+            throw TensorTypeOverrideError("--tensor-type '\(text)': '\(pattern)' is not a regular expression")
+        }
+        self.pattern = pattern
+        self.type = type
+        self.regex = regex
+    }
+
+    public func matches(_ name: String) -> Bool { name.contains(regex) }
+    public var description: String { "\(pattern)=\(type.rawValue)" }
+}
+
+public struct TensorTypeOverrideError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 public struct ConvertedTensor: Sendable, Equatable {

@@ -10,7 +10,7 @@ struct ConvertCommand: ParsableCommand {
         abstract: "Convert a Hugging Face folder into the on-board GGUF file.",
         discussion: """
         Reads config.json, tokenizer.json and model.safetensors (or shards with model.safetensors.index.json). \
-        2-D weights take --quant when their rows fill whole blocks (32 values for q8_0/q4_0, 256 for q4_k), \
+        2-D weights take --quant when their rows fill whole blocks (32 values for q8_0/q4_0, 256 for q4_k/q5_k), \
         else F16; 1-D tensors stay F32. Tensor names and shapes are kept. config.json and tokenizer.json go \
         into the metadata as tendon.config_json and tokenizer.huggingface.json. The output appears only when \
         complete (written as FILE.partial, then renamed).
@@ -29,21 +29,28 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Frames sampled from each calibration episode.") var calibrationFrames = 4
     @Option(help: "Euler steps per calibration observation (default: the config's).") var calibrationSteps: Int?
     @Option(help: "GPTQ dampening: this fraction of H's mean diagonal is added to its diagonal.") var gptqDampening = 0.01
+    @Option(name: .customLong("tensor-type"),
+            help: "REGEX=TYPE: store tensors whose name matches REGEX as TYPE instead (repeatable; first match wins).")
+    var tensorTypes: [String] = []
 
     func validate() throws {
         guard ConvertQuantization(rawValue: quant) != nil else {
             throw ValidationError("--quant must be one of \(ConvertQuantization.allCases.map(\.rawValue).joined(separator: ", ")); found '\(quant)'")
         }
         if !calibration.isEmpty, !(ConvertQuantization(rawValue: quant)?.dtype.isQuantized ?? false) {
-            throw ValidationError("--calibration only applies to a quantized --quant (q8_0, q4_0, q4_k); found '\(quant)'")
+            throw ValidationError("--calibration only applies to a quantized --quant (q8_0, q4_0, q4_k, q5_k); found '\(quant)'")
         }
         guard gptqDampening > 0, gptqDampening.isFinite else {
             throw ValidationError("--gptq-dampening must be a positive number; found \(gptqDampening)")
+        }
+        for rule in tensorTypes {
+            do { _ = try TensorTypeOverride(parsing: rule) } catch { throw ValidationError(error.description) }
         }
     }
 
     func run() throws {
         let quantization = ConvertQuantization(rawValue: quant)!
+        let overrides = tensorTypes.compactMap { try? TensorTypeOverride(parsing: $0) }
         let terminal = isatty(STDOUT_FILENO) == 1
         let started = Date()
         let summary: ConversionSummary
@@ -67,7 +74,7 @@ struct ConvertCommand: ParsableCommand {
         }
         do {
             summary = try HFToGGUFConverter.convert(hfDirectory: hf, output: out, quantization: quantization,
-                                                    calibration: gptq) { step in
+                                                    calibration: gptq, overrides: overrides) { step in
                 FileHandle.standardOutput.write(Data((Self.render(step, terminal: terminal) + (terminal ? "" : "\n")).utf8))
             }
         } catch {

@@ -79,7 +79,8 @@ struct GemmBench: ParsableCommand {
         for (inF, outF) in [(1024, 1024), (1024, 3072)] {
             let w = Tensor((0..<(inF * outF)).map { _ in Float.random(in: -0.05...0.05, using: &rng) }, shape: [outF, inF])
             let weights: [(String, Tensor)] = [("f32 ours", w), ("f16 ours", try w.converted(to: .f16)),
-                                               ("q8_0 wide", try w.converted(to: .q8_0)), ("q4_K int8", try w.converted(to: .q4_K))]
+                                               ("q8_0 wide", try w.converted(to: .q8_0)), ("q4_K int8", try w.converted(to: .q4_K)),
+                                               ("q5_K int8", try w.converted(to: .q5_K))]
             for T in tokens {
                 let x = Tensor((0..<(T * inF)).map { _ in Float.random(in: -1...1, using: &rng) }, shape: [T, inF])
                 let y = Tensor(zeros: [T, outF])

@@ -4,7 +4,7 @@ import Testing
 @testable import TendonTensor
 
 @Suite struct PackedWeightTests {
-    static let types: [DType] = [.q8_0, .q4_0, .q4_K]
+    static let types: [DType] = [.q8_0, .q4_0, .q4_K, .q5_K]
 
     /// The VNNI kernel against its scalar twin (bit-identical: exact int32 sums, same float ops) and both
     /// against x·Wᵀ with W as its dtype decodes it (activation rounding only). Shapes cover the 4-row
@@ -18,7 +18,7 @@ import Testing
             let weight = try Tensor(wValues, shape: [outF, inF], name: "w").converted(to: dtype)
             let decoded = try weight.dequantized().toArray()
             let packed = try #require(PackedWeight(weight: weight))
-            #expect(packed.byteCount == (outF + 15) / 16 * 16 * inF / 32 * (dtype == .q8_0 ? 40 : 24))
+            #expect(packed.byteCount == (outF + 15) / 16 * 16 * inF / 32 * (dtype == .q8_0 || dtype == .q5_K ? 40 : 24))
             for T in [1, 5, 18, 23] {
                 // A few large values make the activation block scales differ from block to block.
                 let x = (0..<(T * inF)).map { i in rng.gaussian() * (i % 97 == 0 ? 8 : 1) }
@@ -122,6 +122,7 @@ import Testing
         #expect(ActivationQuantization.preferred(for: .q8_0) == .wide)
         #expect(ActivationQuantization.preferred(for: .q4_0) == .int8)
         #expect(ActivationQuantization.preferred(for: .q4_K) == .int8)
+        #expect(ActivationQuantization.preferred(for: .q5_K) == .int8)
     }
 
     /// The 512-bit activation quantizer gives the scalar one's bytes, scales and sums.

@@ -55,10 +55,10 @@ import Testing
         #expect(decoded.map(\.bitPattern) == f.floats(key + "_dequant_f32").map(\.bitPattern))
     }
 
-    @Test(arguments: [DType.q4_K, .q6_K])
+    @Test(arguments: [DType.q4_K, .q5_K, .q6_K])
     func kQuantDequantizationIsBitIdenticalToGGUF(_ dtype: DType) throws {
         let f = try Fixture("quants_k.json")
-        let key = dtype == .q4_K ? "q4_k" : "q6_k"
+        let key = dtype.description.lowercased()
         let blocks = f.bytes(key + "_u8"), expected = f.floats(key + "_dequant_f32")
         #expect(expected.count == f.int("blocks") * 256 && expected.count > 0)
         let ours = try Quantization.dequantize(blocks, from: dtype, count: expected.count, rowLength: 512)
@@ -66,8 +66,8 @@ import Testing
     }
 
     /// Our K-quantizers (llama.cpp reference logic) must decode back close to the input; typical
-    /// relative RMS error: Q4_K ≈ 0.1, Q6_K ≈ 0.03 on Gaussian data.
-    @Test(arguments: [(DType.q4_K, Float(0.12)), (.q6_K, 0.04), (.q8_0, 0.01), (.q4_0, 0.15)])
+    /// relative RMS error: Q4_K ≈ 0.1, Q5_K ≈ 0.04, Q6_K ≈ 0.03 on Gaussian data.
+    @Test(arguments: [(DType.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.04), (.q8_0, 0.01), (.q4_0, 0.15)])
     func quantizersRoundTrip(_ dtype: DType, _ bound: Float) throws {
         var rng = SplitMix(seed: 11)
         let x = (0..<2048).map { _ in rng.gaussian() * 0.05 }
@@ -80,6 +80,23 @@ import Testing
         let zeros = try Quantization.dequantize(try Quantization.quantize([Float](repeating: 0, count: 256), to: dtype),
                                                 from: dtype, count: 256)
         #expect(zeros.allSatisfy { $0 == 0 })
+    }
+
+    /// One more bit per value: Q5_K's 32 levels must roughly halve Q4_K's error on the same data (same
+    /// super-block parameters, codes 0…31), and the fifth bits must really be used.
+    @Test func q5KHalvesQ4KError() throws {
+        var rng = SplitMix(seed: 29)
+        let x = (0..<4096).map { _ in rng.gaussian() }
+        func error(_ dtype: DType) throws -> Float {
+            let y = try Quantization.dequantize(try Quantization.quantize(x, to: dtype, rowLength: 512), from: dtype,
+                                                count: x.count, rowLength: 512)
+            return (zip(x, y).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / x.map { $0 * $0 }.reduce(0, +)).squareRoot()
+        }
+        let q4 = try error(.q4_K), q5 = try error(.q5_K)
+        #expect(q5 < 0.6 * q4 && q5 > 0.3 * q4, "Q5_K \(q5) vs Q4_K \(q4)")
+        let blocks = try Quantization.quantize(x, to: .q5_K, rowLength: 512)
+        let highBits = (0..<(blocks.count / 176)).map { b in blocks[(176 * b + 16)..<(176 * b + 48)].reduce(0) { $0 + $1.nonzeroBitCount } }
+        #expect(highBits.allSatisfy { $0 > 40 && $0 < 216 }, "fifth bits per super-block: \(highBits)")
     }
 
     @Test func rowsThatAreNotWholeBlocksAreRejected() {

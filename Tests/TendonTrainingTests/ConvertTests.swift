@@ -97,9 +97,29 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         #expect(HFToGGUFConverter.targetDType(name: "action_expert.blocks.0.mlp.fc1.bias", shape: [512], quantization: .q4_k) == .f32)
     }
 
+    /// `--tensor-type REGEX=TYPE`: the first matching rule replaces the default rules (the F16-kept expert
+    /// conditioning weights included), rows that are not whole blocks still fall back to F16, f32 stays f32.
+    @Test func tensorTypeOverridesComeFirst() throws {
+        let rules = try ["language_model\\.layers\\.\\d+\\.mlp=q5_k", "mlp=q8_0", "modulation=q4_0"].map(TensorTypeOverride.init(parsing:))
+        func type(_ name: String, _ shape: [Int] = [512, 512], _ quant: ConvertQuantization = .q4_k) -> DType {
+            HFToGGUFConverter.targetDType(name: name, shape: shape, quantization: quant, overrides: rules)
+        }
+        #expect(type("model.language_model.layers.3.mlp.up_proj.weight") == .q5_K)
+        #expect(type("action_expert.blocks.0.mlp.fc1.weight") == .q8_0)
+        #expect(type("action_expert.blocks.0.modulation.weight") == .q4_0)
+        #expect(type("model.language_model.layers.3.self_attn.q_proj.weight") == .q4_K)  // no rule: default
+        #expect(type("model.language_model.layers.3.mlp.up_proj.weight", [512, 96]) == .f16)
+        #expect(type("model.language_model.layers.3.mlp.up_proj.weight", [512, 512], .f32) == .f32)
+        #expect(type("model.language_model.layers.3.mlp.up_proj.bias", [512]) == .f32)
+        for bad in ["mlp", "mlp=q3_k", "(=q8_0", "=q8_0"] {
+            #expect(throws: TensorTypeOverrideError.self, "\(bad)") { try TensorTypeOverride(parsing: bad) }
+        }
+        #expect(try TensorTypeOverride(parsing: "a=b=Q8_0").pattern == "a=b")
+    }
+
     /// The committed conversions (checked by python) are what the converter writes today.
     /// Regenerate: TENDON_WRITE_FIXTURES=1 swift test --filter committedConversionsAreCurrent
-    @Test(arguments: [ConvertQuantization.q8_0, .q4_k]) func committedConversionsAreCurrent(quant: ConvertQuantization) throws {
+    @Test(arguments: [ConvertQuantization.q8_0, .q4_k, .q5_k]) func committedConversionsAreCurrent(quant: ConvertQuantization) throws {
         let temp = try TemporaryDirectory()
         defer { temp.cleanup() }
         let out = temp.path("hf_tiny.gguf")
@@ -213,6 +233,20 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         #expect(quantStatus != 0)
         #expect(quantStderr.contains("'q5'"))
         #expect(quantStderr.split(separator: "\n").count == 1)
+        let (ruleStatus, _, ruleErr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q4_0",
+                                                "--tensor-type", "proj=q8_0", "--tensor-type", "up_proj=q4_0"])
+        #expect(ruleStatus == 0, "\(ruleErr)")
+        let ruled = try GGUFFile(path: out)
+        let projections = ruled.names.filter { $0.contains("proj") && ruled.info($0)?.shape.count == 2 }
+        #expect(!projections.isEmpty)
+        for name in projections {
+            let info = try #require(ruled.info(name))
+            let want: DType = info.shape.last! % 32 == 0 ? .q8_0 : .f16
+            #expect(info.dtype == want, "\(name) \(info.dtype)")
+        }
+        let (badRuleStatus, _, badRuleErr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q4_0",
+                                                      "--tensor-type", "proj=q3_k"])
+        #expect(badRuleStatus != 0 && badRuleErr.split(separator: "\n").count == 1 && badRuleErr.contains("q3_k"), "\(badRuleErr)")
         let (missingStatus, _, missingStderr) = try run(["convert", "--hf", hfTiny])
         #expect(missingStatus != 0)
         #expect(missingStderr.split(separator: "\n").count == 1)

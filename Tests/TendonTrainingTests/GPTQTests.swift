@@ -139,31 +139,32 @@ fileprivate func gaussianWeights(_ count: Int, seed: UInt64) -> [Float] {
 
     /// A diagonal H makes U diagonal: no error reaches another column, so GPTQ must reproduce the plain row
     /// quantizer byte for byte (this pins the parameter reuse, the code choice and the nibble packing).
-    @Test func q4KWithDiagonalHessianEqualsRowQuantizer() throws {
+    /// (Q5_K: the same, and the fifth bits in qh too.)
+    @Test(arguments: [DType.q4_K, .q5_K]) func kQuantWithDiagonalHessianEqualsRowQuantizer(dtype: DType) throws {
         let n = 512, rows = 24
         let w = gaussianWeights(rows * n, seed: 7).enumerated().map { $1 * (1 + Float($0 % 5)) }
-        let plain = try Quantization.quantize(w, to: .q4_K, rowLength: n)
+        let plain = try Quantization.quantize(w, to: dtype, rowLength: n)
         var identity = [Double](repeating: 0, count: n * n)
         for i in 0..<n { identity[i * n + i] = 1 }
-        #expect(try gptq(w, rows: rows, columns: n, hessian: identity, dtype: .q4_K) == plain)
+        #expect(try gptq(w, rows: rows, columns: n, hessian: identity, dtype: dtype) == plain)
         var diagonal = identity
         for i in 0..<n { diagonal[i * n + i] = 0.5 + Double(i % 13) }
-        #expect(try gptq(w, rows: rows, columns: n, hessian: diagonal, dtype: .q4_K, pool: ThreadPool(threads: 2)) == plain)
+        #expect(try gptq(w, rows: rows, columns: n, hessian: diagonal, dtype: dtype, pool: ThreadPool(threads: 2)) == plain)
     }
 
-    @Test func q4KBeatsRowQuantizerOnCorrelatedHessian() throws {
+    @Test(arguments: [DType.q4_K, .q5_K]) func kQuantBeatsRowQuantizerOnCorrelatedHessian(dtype: DType) throws {
         let fixture = try GPTQFixture()
-        let blocks = try gptq(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, dtype: .q4_K,
+        let blocks = try gptq(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, dtype: dtype,
                               pool: ThreadPool(threads: 2))
-        let rtn = try Quantization.quantize(fixture.weight, to: .q4_K, rowLength: columns)
-        let loss = proxy(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, blocks: blocks, dtype: .q4_K)
-        let rtnLoss = proxy(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, blocks: rtn, dtype: .q4_K)
-        print("GPTQ Q4_K: proxy loss \(loss), RTN \(rtnLoss), ratio \(loss / rtnLoss)")
+        let rtn = try Quantization.quantize(fixture.weight, to: dtype, rowLength: columns)
+        let loss = proxy(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, blocks: blocks, dtype: dtype)
+        let rtnLoss = proxy(fixture.weight, rows: rows, columns: columns, hessian: fixture.hessian, blocks: rtn, dtype: dtype)
+        print("GPTQ \(dtype): proxy loss \(loss), RTN \(rtnLoss), ratio \(loss / rtnLoss)")
         #expect(loss.isFinite && loss > 0)
         #expect(loss <= 0.7 * rtnLoss)
     }
 
-    @Test(arguments: [DType.q8_0, .q4_0, .q4_K]) func beatsRowQuantizerAcrossBatches(dtype: DType) throws {
+    @Test(arguments: [DType.q8_0, .q4_0, .q4_K, .q5_K]) func beatsRowQuantizerAcrossBatches(dtype: DType) throws {
         // 768 columns: several lazy batches and GEMM updates, unlike the 256-column fixture for Q4_K.
         let n = 768, rows = 16
         let w = gaussianWeights(rows * n, seed: 11)

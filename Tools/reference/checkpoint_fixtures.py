@@ -242,7 +242,7 @@ def check_safetensors(path, reference):
     return problems
 
 
-QUANTS = {"f32": None, "f16": None, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_k": Q.Q4_K}
+QUANTS = {"f32": None, "f16": None, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0, "q4_k": Q.Q4_K, "q5_k": Q.Q5_K}
 
 
 def expected_type(shape, quant, name=""):

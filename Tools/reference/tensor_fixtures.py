@@ -104,6 +104,13 @@ def k_quants():
     b6[:, 208:210] = (rng.random(n_blocks) * 0.01 + 1e-4).astype(np.float16).view(np.uint8).reshape(-1, 2)
     out["q6_k_u8"] = hexb(b6)
     out["q6_k_dequant_f32"] = hexf(quants.dequantize(b6.reshape(-1), Q.Q6_K).reshape(-1))
+    # Q5_K: random bytes (scales, fifth bits qh, nibbles) under modest f16 d/dmin. Drawn after Q4_K/Q6_K so
+    # their fixtures keep their values.
+    b5 = rng.integers(0, 256, size=(n_blocks, 176), dtype=np.uint8)
+    b5[:, 0:2] = (rng.random(n_blocks) * 0.01 + 1e-4).astype(np.float16).view(np.uint8).reshape(-1, 2)
+    b5[:, 2:4] = (rng.random(n_blocks) * 0.01).astype(np.float16).view(np.uint8).reshape(-1, 2)
+    out["q5_k_u8"] = hexb(b5)
+    out["q5_k_dequant_f32"] = hexf(quants.dequantize(b5.reshape(-1), Q.Q5_K).reshape(-1))
     out["blocks"] = n_blocks
     write("quants_k.json", out)
 

@@ -6,8 +6,8 @@
    API summary
    - Conversions: tk_f32_to_f16 / tk_f16_to_f32 / tk_f32_to_bf16 / tk_bf16_to_f32 (round-to-nearest-even,
      as numpy astype / torch .to) and row versions tk_*_row.
-   - ggml blocks (layouts in DType.swift): tk_quantize_row_{q8_0,q4_0,q4_k,q6_k}, tk_dequantize_row_*.
-     Q8_0/Q4_0 follow gguf.quants (bit-identical); Q4_K/Q6_K follow llama.cpp's *_ref quantizers.
+   - ggml blocks (layouts in DType.swift): tk_quantize_row_{q8_0,q4_0,q4_k,q5_k,q6_k}, tk_dequantize_row_*.
+     Q8_0/Q4_0 follow gguf.quants (bit-identical); Q4_K/Q5_K/Q6_K follow llama.cpp's *_ref quantizers.
      Row lengths are validated by the Swift caller (whole blocks).
    - Activations for integer dots: tk_quantize_act (int8 per 32 values, f32 scale, int32 sum of the block).
    - Dot products of one weight row with quantized activations: tk_dot_<type>_<path>, path scalar | avx2 | vnni.
@@ -36,17 +36,19 @@ void tk_bf16_to_f32_row_path(int path, const uint16_t *src, float *dst, int64_t 
 void tk_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void tk_quantize_row_q4_0(const float *x, void *dst, int64_t n);
 void tk_quantize_row_q4_k(const float *x, void *dst, int64_t n);
+void tk_quantize_row_q5_k(const float *x, void *dst, int64_t n);
 void tk_quantize_row_q6_k(const float *x, void *dst, int64_t n);
 void tk_dequantize_row_q8_0(const void *src, float *y, int64_t n);
 void tk_dequantize_row_q4_0(const void *src, float *y, int64_t n);
 void tk_dequantize_row_q4_k(const void *src, float *y, int64_t n);
+void tk_dequantize_row_q5_k(const void *src, float *y, int64_t n);
 void tk_dequantize_row_q6_k(const void *src, float *y, int64_t n);
 
 /* Activations: q[n] int8, d[n/32] scales, s[n/32] block sums of q. n multiple of 32. */
 void tk_quantize_act(const float *x, int64_t n, int8_t *q, float *d, int32_t *s);
 
 /* Weight types for the dispatching entry points (values are ggml type ids, like Swift's DType). */
-enum { TK_F32 = 0, TK_F16 = 1, TK_Q4_0 = 2, TK_Q8_0 = 8, TK_Q4_K = 12, TK_Q6_K = 14, TK_BF16 = 30 };
+enum { TK_F32 = 0, TK_F16 = 1, TK_Q4_0 = 2, TK_Q8_0 = 8, TK_Q4_K = 12, TK_Q5_K = 13, TK_Q6_K = 14, TK_BF16 = 30 };
 enum { TK_PATH_SCALAR = 0, TK_PATH_AVX2 = 1, TK_PATH_VNNI = 2 };
 
 /* Quantized weights: y[t*ldy + o] = dot(W row o, activation row t) for o in [o0, o1), t in [0, T).

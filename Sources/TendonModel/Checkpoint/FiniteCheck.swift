@@ -26,7 +26,7 @@ public func firstNonFiniteIndex(_ tensor: Tensor) -> Int? {
         return firstAllOnes(raw, count: count, as: UInt16.self, mask: 0x7F80)
     case .q8_0, .q4_0:
         return firstBadScale(raw, tensor: tensor, scaleOffsets: [0])
-    case .q4_K:
+    case .q4_K, .q5_K:
         return firstBadScale(raw, tensor: tensor, scaleOffsets: [0, 2])
     case .q6_K:
         return firstBadScale(raw, tensor: tensor, scaleOffsets: [208])
