@@ -56,16 +56,19 @@ bench: release reference-env
 
 # Observation → chunk on the reference config (backbone 512 × 8, vision depth 4, one 224×224 image, expert
 # 512 × 6, K 32, H 50, 10 steps): f32 folder, Q8_0 and Q4_K GGUFs, rounded to nearest and by GPTQ (calibrated
-# on 8 other observations the build step writes), each next to PyTorch fp32 and ONNX Runtime.
+# on 8 other observations the build step writes), Q5_K and the Q4_K mix with a Q5_K backbone by GPTQ, each
+# next to PyTorch fp32 and ONNX Runtime.
 BENCH_ACT_DIR ?= /tmp/tendon-bench-act
 REFERENCE_PY ?= $(firstword $(wildcard /opt/tendon-ref/bin/python) $(REFERENCE_VENV)/bin/python)
 bench-act: release
 	$(REFERENCE_PY) Tools/reference/qwen_vla_bench.py build --out $(BENCH_ACT_DIR)/hf
 	.build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/q8_0.gguf --quant q8_0
 	.build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/q4_k.gguf --quant q4_k
-	for q in q8_0 q4_k; do .build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/$$q-gptq.gguf \
+	for q in q8_0 q4_k q5_k; do .build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/$$q-gptq.gguf \
 	  --quant $$q --calibration $(BENCH_ACT_DIR)/hf/calibration/calibration.jsonl || exit 1; done
-	for m in hf q8_0.gguf q8_0-gptq.gguf q4_k.gguf q4_k-gptq.gguf; do \
+	.build/release/tendon-train convert --hf $(BENCH_ACT_DIR)/hf --out $(BENCH_ACT_DIR)/q4_k-q5bb-gptq.gguf --quant q4_k \
+	  --tensor-type 'language_model\.layers\.=q5_k' --calibration $(BENCH_ACT_DIR)/hf/calibration/calibration.jsonl
+	for m in hf q8_0.gguf q8_0-gptq.gguf q4_k.gguf q4_k-gptq.gguf q5_k-gptq.gguf q4_k-q5bb-gptq.gguf; do \
 	  .build/release/tendon bench act --model $(BENCH_ACT_DIR)/$$m --reference $(BENCH_ACT_DIR)/hf \
 	    --python $(REFERENCE_PY) --image cam_high=$(BENCH_ACT_DIR)/hf/cam_high.png \
 	    --noise $(BENCH_ACT_DIR)/hf/noise.safetensors --steps 10 --iterations 10 --threads 2 || exit 1; \

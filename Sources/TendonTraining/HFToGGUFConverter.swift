@@ -8,11 +8,12 @@ import TendonTensor
 /// - `HFToGGUFConverter.convert(hfDirectory:output:quantization:progress:)` → `ConversionSummary`.
 /// - `HFToGGUFConverter.targetDType(name:shape:quantization:)` — the per-tensor type rule below
 ///   (`keepsHalfPrecision`, `keepsEightBit`).
-/// - `ConvertQuantization` (f32, f16, q8_0, q4_0, q4_k), `ConvertedTensor`, `ConversionProgress`.
+/// - `ConvertQuantization` (f32, f16, q8_0, q4_0, q4_k, q5_k), `TensorTypeOverride` (`--tensor-type`),
+///   `ConvertedTensor`, `ConversionProgress`.
 ///
 /// Rules: tensor names stay the Hugging Face names (sorted), shapes stay as stored (no splitting, fusing or
 /// permuting; GGUF ne[] is the reversed shape). 2-D weights take the requested type when their rows fill
-/// whole blocks (32 for Q8_0/Q4_0, 256 for Q4_K), else F16; tensors of rank ≥ 3 (convolutions) are F16;
+/// whole blocks (32 for Q8_0/Q4_0, 256 for Q4_K/Q5_K), else F16; tensors of rank ≥ 3 (convolutions) are F16;
 /// 1-D tensors (norms, biases) and scalars stay F32; `--quant f32` keeps everything F32. An F16 target whose
 /// values exceed the f16 range (|x| > 65504) stays F32 instead of becoming Inf. The action expert's
 /// conditioning and boundary weights (`keepsHalfPrecision`) stay F16 under a quantized `--quant`: they run once
@@ -32,7 +33,11 @@ import TendonTensor
 /// Measured with this converter on the bench observation: all Q4_K 0.29; fc1/fc2/v_proj kept 0.17;
 /// + merger and o_proj 0.12 (60.8 MB); with `--calibration` (GPTQ) 0.066. Q8_0 is 77.9 MB.
 /// Q8_0 rather than Q6_K because Q6_K has no packed int8 GEMM here: the same tensors at Q6_K gave the same error
-/// with the expert 3× slower. Source weights are checked
+/// with the expert 3× slower. `--quant q5_k` is Q5_K wherever the default rules quantize (no Q8_0 families):
+/// 5.5 bits per weight, 58.6 MB, and with GPTQ a chunk error of 0.048–0.057 over four observations where
+/// the Q4_K mix (61.3 MB) gives 0.043–0.065. `--tensor-type REGEX=TYPE` rules (`TensorTypeOverride`) come
+/// before all of these, so any mix can be built and measured; e.g. the Q4_K mix with a Q5_K backbone
+/// (`--tensor-type 'language_model\.layers\.=q5_k'`, 64.6 MB) gives 0.028–0.041. Source weights are checked
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
 /// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
 public enum HFToGGUFConverter {

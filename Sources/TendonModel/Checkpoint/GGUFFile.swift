@@ -229,7 +229,7 @@ struct GGUFCursor {
         guard let dtype = DType(rawValue: typeID) else {
             throw CheckpointError(.unsupportedDType, file: path, tensor: name,
                                   "ggml type \(typeID)\(ggmlTypeName(typeID).map { " (\($0))" } ?? "") is not supported "
-                                  + "(F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)")
+                                  + "(F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)")
         }
         let offset: UInt64 = try read("offset of tensor '\(name)'")
         guard offset <= UInt64(bytes.count) else {
@@ -250,7 +250,7 @@ struct GGUFCursor {
 
 /// ggml type names for ids we do not load, so the error says what the file holds.
 func ggmlTypeName(_ id: UInt32) -> String? {
-    let names: [UInt32: String] = [3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 13: "Q5_K",
+    let names: [UInt32: String] = [3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K",
                                    15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL",
                                    21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64",
                                    28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0", 39: "MXFP4"]
