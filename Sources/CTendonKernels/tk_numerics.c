@@ -233,7 +233,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         float diff = scale * L[i] + min - x[i];
-        best_mad += weights[i] * diff * diff;
+        best_mad += weights[i] * (diff * diff);
     }
     for (int is = 0; is <= nstep; ++is) {
         iscale = (rmin + rdelta * is + nmax) / (max - min);
@@ -255,7 +255,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
             float mad = 0;
             for (int i = 0; i < n; ++i) {
                 float diff = this_scale * Laux[i] + this_min - x[i];
-                mad += weights[i] * diff * diff;
+                mad += weights[i] * (diff * diff);
             }
             if (mad < best_mad) {
                 memcpy(L, Laux, (size_t)n);

@@ -65,6 +65,26 @@ import Testing
         #expect(ours.map(\.bitPattern) == expected.map(\.bitPattern))
     }
 
+    /// Our K-quantizers against ggml's own quantize_row_q{4,5,6}_K_ref (compiled from the pinned ggml-python
+    /// sdist by Tools/reference/ggml_quantizer_fixtures.py): byte for byte, on weight-like rows, rows whose
+    /// scale varies per value, all-positive and all-negative rows (the min clamps), outliers, and a zero and a
+    /// constant super-block.
+    @Test(arguments: [DType.q4_K, .q5_K, .q6_K])
+    func kQuantizersAreBitIdenticalToGGML(_ dtype: DType) throws {
+        let f = try Fixture("ggml_k_quantizers.json")
+        let x = f.floats("input_f32"), rowLength = f.int("row_length")
+        let expected = f.bytes(dtype.description.lowercased() + "_u8")
+        #expect(x.count == f.int("rows") * rowLength && x.count > 0)
+        #expect(expected.count == dtype.byteCount(elements: x.count))
+        let ours = try Quantization.quantize(x, to: dtype, rowLength: rowLength)
+        let blockBytes = dtype.blockBytes
+        var differing: [Int] = []
+        for b in 0..<(expected.count / blockBytes) where ours[(b * blockBytes)..<((b + 1) * blockBytes)] != expected[(b * blockBytes)..<((b + 1) * blockBytes)] {
+            differing.append(b)
+        }
+        #expect(differing.isEmpty, "\(dtype): super-blocks \(differing) differ from ggml")
+    }
+
     /// Our K-quantizers (llama.cpp reference logic) must decode back close to the input; typical
     /// relative RMS error: Q4_K ≈ 0.1, Q5_K ≈ 0.04, Q6_K ≈ 0.03 on Gaussian data.
     @Test(arguments: [(DType.q4_K, Float(0.12)), (.q5_K, 0.06), (.q6_K, 0.04), (.q8_0, 0.01), (.q4_0, 0.15)])
