@@ -90,6 +90,11 @@ fixtures: reference-env
 	$(REFERENCE_VENV)/bin/python Tools/reference/hdf5_fixtures.py --out Tests/Fixtures/hdf5
 	$(REFERENCE_VENV)/bin/python Tools/reference/camera_fixtures.py --out Tests/Fixtures/cameras
 	$(REFERENCE_VENV)/bin/python Tools/reference/qwen35_vision_reference.py --out Tests/Fixtures/vision
+	$(REFERENCE_VENV)/bin/python Tools/reference/tensor_fixtures.py
+	$(REFERENCE_VENV)/bin/python Tools/reference/ggml_quantizer_fixtures.py
+	$(REFERENCE_VENV)/bin/python Tools/reference/pillow_resize_fixtures.py
+	$(REFERENCE_VENV)/bin/python Tools/reference/calibration_fixtures.py
+	$(REFERENCE_VENV)/bin/python Tools/reference/gptq_reference.py
 
 clean:
 	rm -rf .build
