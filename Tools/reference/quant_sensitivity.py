@@ -8,11 +8,15 @@ the way the packed GEMM rounds them. Prints max |Δa'| against the f32 chunk of 
                 take `ActivationQuantization.wide`).
   families      one tensor family at a time at Q4_K, the rest Q8_0 (how `HFToGGUFConverter.keepsEightBit`
                 was chosen).
+  backbone      the q4_k mix with the backbone's Q4_K weights at Q4_K, at Q5_K, and replaced by weight +
+                Gaussian noise at the rate-distortion bound of an ideal 4.5- and 4.0-bit code for Gaussian
+                weights (relative RMS 2^-4.5, 2^-4): what any 4-bit-class code could reach there. Round to
+                nearest (no GPTQ); the timed observation and three others.
 
 Build the quantizers first:
   cc -O2 -shared -fPIC -mavx2 -mf16c -mfma Sources/CTendonKernels/tk_numerics.c Sources/CTendonKernels/tk_dot.c \\
      -I Sources/CTendonKernels/include -o /tmp/libtk.so
-Usage: /opt/tendon-ref/bin/python Tools/reference/quant_sensitivity.py --model /tmp/tendon-bench-act/hf activations|families
+Usage: /opt/tendon-ref/bin/python Tools/reference/quant_sensitivity.py --model /tmp/tendon-bench-act/hf activations|families|backbone
 """
 import argparse
 import ctypes
@@ -29,13 +33,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen_vla  # noqa: E402
 from qwen_vla_bench import INSTRUCTION  # noqa: E402
 
-BLOCK = {"q8_0": (32, 34), "q4_k": (256, 144)}
+BLOCK = {"q8_0": (32, 34), "q4_k": (256, 144), "q5_k": (256, 176)}
 KEEP_F16 = ("context_proj", "time_embed", "action_in", "final", "modulation")  # HFToGGUFConverter.keepsHalfPrecision
 
 
 def roundtrip(lib, w, kind):
     if kind == "f16":
         return w.half().float()
+    if kind.startswith("noise:"):  # relative RMS error of an ideal code, as additive Gaussian noise
+        gen = torch.Generator().manual_seed(5)
+        return w + torch.randn(w.shape, generator=gen) * float(kind[6:]) * w.pow(2).mean().sqrt()
     n = w.shape[1]
     elems, nbytes = BLOCK[kind]
     if n % elems:
@@ -67,13 +74,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--lib", default="/tmp/libtk.so")
-    ap.add_argument("what", choices=["activations", "families"])
+    ap.add_argument("what", choices=["activations", "families", "backbone"])
     args = ap.parse_args()
     lib = ctypes.CDLL(args.lib)
     vla = qwen_vla.QwenVLA(args.model)
     images = {"cam_high": Image.open(os.path.join(args.model, "cam_high.png")).convert("RGB")}
     noise = load_file(os.path.join(args.model, "noise.safetensors"))["noise"]
-    reference = vla.act("aloha", INSTRUCTION, noise, 10, images)["actions_normalized"]
+    observations = [(INSTRUCTION, noise, images)]
+    if args.what == "backbone":
+        gen = torch.Generator().manual_seed(999)
+        for text in ["Pick up the cup and put it on the plate.", "Push the red button.", "Lift the lid of the box."]:
+            pixels = (torch.rand(224, 224, 3, generator=gen) * 255).to(torch.uint8).numpy()
+            observations.append((text, torch.randn(50, 32, generator=gen), {"cam_high": Image.fromarray(pixels)}))
+    references = [vla.act("aloha", t, z, 10, im)["actions_normalized"] for t, z, im in observations]
     linears = {f"bb.{n}": m for n, m in vla.backbone.named_modules() if isinstance(m, torch.nn.Linear)}
     linears.update({f"ex.{n}": m for n, m in vla.expert.named_modules() if isinstance(m, torch.nn.Linear)})
     original = {n: m.weight.data.clone() for n, m in linears.items()}
@@ -94,18 +107,32 @@ def main():
             bits = bits_of(n)
             if bits:
                 hooks.append(m.register_forward_pre_hook(lambda mod, a, b=bits: (round_activations(a[0], b),)))
-        chunk = vla.act("aloha", INSTRUCTION, noise, 10, images)["actions_normalized"]
+        errors = [(vla.act("aloha", t, z, 10, im)["actions_normalized"] - ref).abs().max().item()
+                  for (t, z, im), ref in zip(observations, references)]
         for h in hooks:
             h.remove()
         for n, m in linears.items():
             m.weight.data = original[n]
-        print(f"{label:62s} max |Δa'| {(chunk - reference).abs().max().item():.4f}", flush=True)
+        print(f"{label:62s} max |Δa'| " + " ".join(f"{e:.4f}" for e in errors), flush=True)
 
     if args.what == "activations":
         run(shipped("q8_0"), lambda n: None, "Q8_0 weights, f32 activations")
         run(lambda n: "f32", lambda n: 8, "f32 weights, int8 activations")
         run(shipped("q8_0"), lambda n: 8, "Q8_0 weights, int8 activations")
         run(shipped("q8_0"), lambda n: 16, "Q8_0 weights, 15-bit activations")
+    elif args.what == "backbone":
+        eight = ("mlp.fc1", "mlp.fc2", "attn.v_proj", "attn.o_proj", "merger", "self_attn.v_proj")  # keepsEightBit
+        def mix(backbone):
+            def kind(n):
+                if shipped("q4_k")(n) == "f16":
+                    return "f16"
+                if any(k in n for k in eight):
+                    return "q8_0"
+                return backbone if n.startswith("bb.model.language_model.layers.") else "q4_k"
+            return kind
+        for backbone, label in [("q4_k", "Q4_K"), ("q5_k", "Q5_K"), (f"noise:{2 ** -4.5}", "ideal 4.5-bit code (noise 0.044)"),
+                                (f"noise:{2 ** -4.0}", "ideal 4.0-bit code (noise 0.0625)")]:
+            run(mix(backbone), lambda n: None, f"q4_k mix, backbone {label}")
     else:
         families = {}
         for n in linears:
