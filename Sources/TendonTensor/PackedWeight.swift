@@ -1,9 +1,10 @@
 /// Quantized weights repacked for the int8 prefill GEMM (layout: CTendonKernels/tk_gemm_packed.c).
 ///
 /// API summary
-/// - `PackedWeight(weight:pool:)`: repacks a Q8_0 / Q4_0 / Q4_K tensor [out, in] (nil for other dtypes)
+/// - `PackedWeight(weight:pool:)`: repacks a Q8_0 / Q4_0 / Q4_K / Q5_K tensor [out, in] (nil for other dtypes)
 ///   into panels of 16 output rows × 4-byte k groups with f32 per-(row, block) scale and offset: 1.25
-///   bytes per weight for Q8_0, 0.75 for Q4_0/Q4_K (codes stay 4-bit; unpacked in registers).
+///   bytes per weight for Q8_0, 0.75 for Q4_0/Q4_K (codes stay 4-bit; unpacked in registers), 0.875 for Q5_K
+///   (nibbles plus a bit plane of fifth bits).
 /// - `PackedWeight.multiply(_:rows:into:ldy:pool:path:activations:)`: y[T, out] = x[T, in] · Wᵀ with
 ///   activations quantized per 32 values, to int8 or to 15 bits (`ActivationQuantization`; default: the
 ///   weight type's `preferred`); `.avx512vnni` runs the vpdpbusd kernel, `.scalar` its twin (same integer
