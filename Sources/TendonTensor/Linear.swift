@@ -88,11 +88,11 @@ public enum Linear {
     /// Row count from which f16/bf16/quantized weights are widened or dequantized tile by tile (≈1 MB of
     /// f32) and multiplied by sgemm instead of our kernels. `tendon bench gemm` on this machine (1 thread,
     /// 1024→1024/3072): f16 kernel vs tiles cross near T≈40; the 512-bit VNNI int8 kernels (Q8_0/Q4_K,
-    /// ~120–130 GOP/s) keep up with tiles+sgemm to T≈64-80, the 256-bit ones (~75–90) to T≈40.
+    /// ~120–130 GOP/s; Q5_K is the Q4_K loop plus its fifth bits) keep up with tiles+sgemm to T≈64-80, the 256-bit ones (~75–90) to T≈40.
     /// Automatic use of OpenBLAS is skipped when it runs a generic core.
     public static func tiledMinRows(for dtype: DType, path: KernelPath = .best) -> Int {
         switch dtype {
-        case .q8_0 where path == .avx512vnni, .q4_K where path == .avx512vnni: 80
+        case .q8_0 where path == .avx512vnni, .q4_K where path == .avx512vnni, .q5_K where path == .avx512vnni: 80
         default: 48
         }
     }
@@ -161,7 +161,7 @@ public enum Linear {
         addBias(bias, to: y, rows: T, outFeatures: outFeatures)
     }
 
-    /// Row count from which Q8_0/Q4_0/Q4_K weights on the VNNI path are repacked once (`PackedWeight`,
+    /// Row count from which Q8_0/Q4_0/Q4_K/Q5_K weights on the VNNI path are repacked once (`PackedWeight`,
     /// cached per weight) and multiplied by the register-blocked int8 GEMM instead of the row-dot kernels
     /// or tiles+sgemm. Every count: `bench forward` decode (T = 1) was faster on the packed weights too
     /// (Q8_0 570 vs 460 tok/s, Q4_0 557 vs 247, Q4_K 509 vs 434), and so the original weights are not

@@ -44,8 +44,8 @@ public enum HFToGGUFConverter {
     public static func targetDType(name: String = "", shape: [Int], quantization: ConvertQuantization,
                                    overrides: [TensorTypeOverride] = []) -> DType {
         if quantization == .f32 || shape.count < 2 { return .f32 }
-        if let rule = overrides.first(where: { $0.matches(name) }) {
-            if rule.type == .f32 || shape.count != 2 { return rule.type == .f32 ? .f32 : .f16 }
+        if shape.count == 2, let rule = overrides.first(where: { $0.matches(name) }) {
+            if rule.type == .f32 || rule.type == .f16 { return rule.type.dtype }
             return shape[1] % rule.type.dtype.blockSize == 0 ? rule.type.dtype : .f16
         }
         guard shape.count == 2, !keepsHalfPrecision(name) else { return .f16 }
@@ -107,6 +107,9 @@ public enum HFToGGUFConverter {
             (TendonGGUFKeys.configJSON, .string(config)),
         ]
         if let tokenizer { metadata.append((TendonGGUFKeys.tokenizerJSON, .string(tokenizer))) }
+        if !overrides.isEmpty, quantization != .f32 {
+            metadata.append((TendonGGUFKeys.tensorTypes, .string(overrides.map(\.description).joined(separator: " "))))
+        }
         if let calibration, plan.contains(where: \.gptq) {
             metadata.append((TendonGGUFKeys.gptqCalibration,
                              .string("GPTQ (dampening \(calibration.dampening)) on \(plan.filter(\.gptq).count) tensors; \(calibration.description)")))
@@ -304,7 +307,9 @@ public enum ConvertQuantization: String, CaseIterable, Sendable {
 
 /// `--tensor-type REGEX=TYPE` (llama-quantize's option of the same name): every 2-D tensor whose name contains
 /// a match of REGEX is stored as TYPE instead of by the default rules (first matching rule wins; a row that
-/// is not whole TYPE blocks falls back to F16 as usual). Ignored under `--quant f32`.
+/// is not whole TYPE blocks falls back to F16 as usual; 1-D tensors stay F32 and convolutions F16). The
+/// command line refuses rules under `--quant f32`, where nothing is converted; the file lists the rules in
+/// `tendon.quantization.tensor_types`.
 public struct TensorTypeOverride: CustomStringConvertible {
     public let pattern: String
     public let type: ConvertQuantization

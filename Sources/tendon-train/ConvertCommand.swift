@@ -37,14 +37,19 @@ struct ConvertCommand: ParsableCommand {
         guard ConvertQuantization(rawValue: quant) != nil else {
             throw ValidationError("--quant must be one of \(ConvertQuantization.allCases.map(\.rawValue).joined(separator: ", ")); found '\(quant)'")
         }
-        if !calibration.isEmpty, !(ConvertQuantization(rawValue: quant)?.dtype.isQuantized ?? false) {
-            throw ValidationError("--calibration only applies to a quantized --quant (q8_0, q4_0, q4_k, q5_k); found '\(quant)'")
+        let ruleTypes = tensorTypes.compactMap { try? TensorTypeOverride(parsing: $0) }.map(\.type)
+        if !calibration.isEmpty, !(ConvertQuantization(rawValue: quant)?.dtype.isQuantized ?? false),
+           !ruleTypes.contains(where: \.dtype.isQuantized) {
+            throw ValidationError("--calibration only applies to a quantized --quant (q8_0, q4_0, q4_k, q5_k) or --tensor-type; found '\(quant)'")
         }
         guard gptqDampening > 0, gptqDampening.isFinite else {
             throw ValidationError("--gptq-dampening must be a positive number; found \(gptqDampening)")
         }
         for rule in tensorTypes {
             do { _ = try TensorTypeOverride(parsing: rule) } catch { throw ValidationError(error.description) }
+        }
+        if quant == "f32", !tensorTypes.isEmpty {
+            throw ValidationError("--tensor-type has no effect under --quant f32 (every tensor stays F32)")
         }
     }
 

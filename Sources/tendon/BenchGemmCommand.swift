@@ -6,13 +6,13 @@ import TendonTensor
 struct GemmBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
-        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, the int8 paths (Q8_0, Q4_K) and tiled sgemm.",
+        abstract: "GFLOP/s of y = x·Wᵀ: f32 (ours vs OpenBLAS sgemm), f16, the int8 paths (Q8_0, Q4_K, Q5_K) and tiled sgemm.",
         discussion: """
         Shapes T × (in → out) for T in --tokens and the 1024→1024 and 1024→3072 projections, with 1 and 2 \
         threads (our pool; OpenBLAS via openblas_set_num_threads). Quantized rows count 2·T·in·out integer \
         ops including the activation quantization. Peak = cores × GHz (from /proc/cpuinfo) × f32 FLOP/cycle \
         (two FMA pipes: 32 with AVX2, 64 with AVX-512) and × int8 ops/cycle (128 with 256-bit, 256 with \
-        512-bit VNNI; on the VNNI path Linear runs Q8_0/Q4_0/Q4_K through the packed 512-bit int8 GEMM). GHz is the \
+        512-bit VNNI; on the VNNI path Linear runs Q8_0/Q4_0/Q4_K/Q5_K through the packed 512-bit int8 GEMM). GHz is the \
         nominal clock from /proc/cpuinfo, so boost clocks can put a row above 100 %. OpenBLAS 0.3.21 does not \
         recognise this CPU and uses a generic kernel unless OPENBLAS_CORETYPE is set; --openblas-coretype \
         re-executes the benchmark with it set (tests never set it). "f32 openblas" is OpenBLAS with its own \

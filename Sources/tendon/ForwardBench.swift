@@ -25,7 +25,7 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "The reference bench script.") var script: String = "Tools/reference/qwen35_bench.py"
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Also time the checkpoint converted to these GGUF types (comma-separated; empty for none).")
-    var quant: String = "q8_0,q4_0,q4_k"
+    var quant: String = "q8_0,q4_0,q4_k,q5_k"
 
     struct TorchResult: Decodable {
         var params: Int

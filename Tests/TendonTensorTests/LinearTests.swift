@@ -1,3 +1,4 @@
+import CTendonKernels
 import Testing
 @testable import TendonTensor
 
@@ -70,6 +71,36 @@ import Testing
                 let usesBLAS = !packed && T >= (dtype == .f32 ? Linear.blasMinRows : Linear.tiledMinRows(for: dtype, path: path))
                 let same = usesBLAS ? Self.maxErrorOverRMS(threaded, fast) < 1e-5 : threaded == fast
                 #expect(same, "\(dtype) T=\(T) \(path) threaded differs by \(Self.maxErrorOverRMS(threaded, fast))")
+            }
+        }
+    }
+
+    /// The unpacked row-dot kernels (tk_gemm_q) on every SIMD path against their scalar twin. On a VNNI CPU
+    /// `Linear` packs Q8_0/Q4_0/Q4_K/Q5_K, so these paths run only where packing does not (or on AVX2): this
+    /// calls them directly, with the same int8 activations, T with and without the 4-row tails.
+    @Test(arguments: DType.allCases.filter(\.isQuantized))
+    func rowDotKernelsMatchScalarTwin(_ dtype: DType) throws {
+        let inF = 512, outF = 37
+        var rng = SplitMix(seed: 500 + UInt64(dtype.rawValue))
+        let weight = try Tensor((0..<(outF * inF)).map { _ in rng.gaussian() * 0.1 }, shape: [outF, inF]).converted(to: dtype)
+        let rowBytes = try #require(weight.rowBytes)
+        for T in [1, 6] {
+            let x = (0..<(T * inF)).map { _ in rng.gaussian() }
+            var q = [Int8](repeating: 0, count: T * inF), d = [Float](repeating: 0, count: T * inF / 32)
+            var s = [Int32](repeating: 0, count: T * inF / 32)
+            for t in 0..<T { tk_quantize_act(Array(x[(t * inF)..<((t + 1) * inF)]), Int64(inF), &q[t * inF], &d[t * inF / 32], &s[t * inF / 32]) }
+            func run(_ path: KernelPath) -> [Float] {
+                var y = [Float](repeating: .nan, count: T * outF)
+                let status = tk_gemm_q(Int32(dtype.rawValue), path.rawValue, Int64(inF), weight.rawPointer, rowBytes, 0, Int64(outF),
+                                       Int64(T), q, d, s, &y, Int64(outF))
+                #expect(status == 0)
+                return y
+            }
+            let scalar = run(.scalar)
+            #expect(Self.relativeRMS(scalar, Self.reference(x, try weight.dequantized().toArray(), [Float](repeating: 0, count: outF),
+                                                            T: T, inF: inF, outF: outF)) < 0.01)
+            for path in KernelPath.available where path != .scalar {
+                #expect(Self.maxErrorOverRMS(run(path), scalar) < 1e-5, "\(dtype) T=\(T) \(path)")
             }
         }
     }

@@ -111,6 +111,7 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         #expect(type("model.language_model.layers.3.mlp.up_proj.weight", [512, 96]) == .f16)
         #expect(type("model.language_model.layers.3.mlp.up_proj.weight", [512, 512], .f32) == .f32)
         #expect(type("model.language_model.layers.3.mlp.up_proj.bias", [512]) == .f32)
+        #expect(type("model.language_model.layers.3.mlp.conv.weight", [16, 3, 2, 16, 16]) == .f16)  // rules are for 2-D
         for bad in ["mlp", "mlp=q3_k", "(=q8_0", "=q8_0"] {
             #expect(throws: TensorTypeOverrideError.self, "\(bad)") { try TensorTypeOverride(parsing: bad) }
         }
@@ -237,6 +238,7 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
                                                 "--tensor-type", "proj=q8_0", "--tensor-type", "up_proj=q4_0"])
         #expect(ruleStatus == 0, "\(ruleErr)")
         let ruled = try GGUFFile(path: out)
+        #expect(ruled.metadata[TendonGGUFKeys.tensorTypes]?.string == "proj=q8_0 up_proj=q4_0")
         let projections = ruled.names.filter { $0.contains("proj") && ruled.info($0)?.shape.count == 2 }
         #expect(!projections.isEmpty)
         for name in projections {
@@ -247,6 +249,9 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         let (badRuleStatus, _, badRuleErr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q4_0",
                                                       "--tensor-type", "proj=q3_k"])
         #expect(badRuleStatus != 0 && badRuleErr.split(separator: "\n").count == 1 && badRuleErr.contains("q3_k"), "\(badRuleErr)")
+        let (f32RuleStatus, _, f32RuleErr) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "f32",
+                                                      "--tensor-type", "proj=q8_0"])
+        #expect(f32RuleStatus != 0 && f32RuleErr.contains("no effect under --quant f32"), "\(f32RuleErr)")
         let (missingStatus, _, missingStderr) = try run(["convert", "--hf", hfTiny])
         #expect(missingStatus != 0)
         #expect(missingStderr.split(separator: "\n").count == 1)

@@ -142,7 +142,10 @@ fileprivate func gaussianWeights(_ count: Int, seed: UInt64) -> [Float] {
     /// (Q5_K: the same, and the fifth bits in qh too.)
     @Test(arguments: [DType.q4_K, .q5_K]) func kQuantWithDiagonalHessianEqualsRowQuantizer(dtype: DType) throws {
         let n = 512, rows = 24
-        let w = gaussianWeights(rows * n, seed: 7).enumerated().map { $1 * (1 + Float($0 % 5)) }
+        // Row 3's sub-block 5 is all zeros: its scale is 0 and GPTQ must keep the row quantizer's codes there.
+        let w = gaussianWeights(rows * n, seed: 7).enumerated().map { i, v in
+            i / n == 3 && (i % n) / 32 == 5 ? 0 : v * (1 + Float(i % 5))
+        }
         let plain = try Quantization.quantize(w, to: dtype, rowLength: n)
         var identity = [Double](repeating: 0, count: n * n)
         for i in 0..<n { identity[i * n + i] = 1 }

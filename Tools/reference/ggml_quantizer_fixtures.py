@@ -36,7 +36,7 @@ size_t ggml_type_size(int type) { (void)type; abort(); }
 
 
 def build_library(work):
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", "ggml-python",
                     GGML_PYTHON, "-d", work], check=True)
     sdist = next(os.path.join(work, f) for f in os.listdir(work) if f.endswith(".tar.gz"))
     with tarfile.open(sdist) as tar:
@@ -48,7 +48,7 @@ def build_library(work):
         f.write(STUBS)
     lib = os.path.join(work, "libggmlq.so")
     # Baseline x86-64 and no fast-math, like the project's own C: no FMA contraction, IEEE rounding.
-    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-std=gnu11", "-I", os.path.join(ggml, "include"),
+    subprocess.run(["cc", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-std=gnu11", "-I", os.path.join(ggml, "include"),
                     "-I", os.path.join(ggml, "src"), os.path.join(ggml, "src", "ggml-quants.c"), stubs,
                     "-o", lib, "-lm"], check=True)
     return ctypes.CDLL(lib)

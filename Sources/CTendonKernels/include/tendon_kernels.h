@@ -62,7 +62,7 @@ int tk_gemm_f(int wtype, int path, int64_t n, const void *w, size_t row_bytes, i
               int64_t T, const float *x, int64_t ldx, float *y, int64_t ldy);
 
 /* Weights repacked for the int8 prefill GEMM (tk_gemm_packed.c: layout and arithmetic there).
-   Q8_0, Q4_0 and Q4_K (n a multiple of 256 for Q4_K). tk_pack_weights fills panels [p0, p1) of 16 rows
+   Q8_0, Q4_0, Q4_K and Q5_K (n a multiple of 256 for Q4_K/Q5_K). tk_pack_weights fills panels [p0, p1) of 16 rows
    (rows beyond `rows` are zero) into `out` of tk_packed_bytes(wtype, rows, n) bytes; returns 0 or -1. */
 int tk_packed_supported(int wtype);
 size_t tk_packed_bytes(int wtype, int64_t rows, int64_t n);

@@ -10,8 +10,10 @@ public enum TendonGGUFKeys {
     /// uint32, bumped when the meaning of these keys changes.
     public static let formatVersion = "tendon.format_version"
     public static let formatVersionValue: UInt32 = 1
-    /// The `--quant` the file was converted with (f32, f16, q8_0, q4_0, q4_k).
+    /// The `--quant` the file was converted with (f32, f16, q8_0, q4_0, q4_k, q5_k).
     public static let quantization = "tendon.quantization"
+    /// Present when `--tensor-type` rules were given: the rules, space-separated, in order (REGEX=TYPE).
+    public static let tensorTypes = "tendon.quantization.tensor_types"
     /// Present when quantized weights were rounded by GPTQ: method, dampening, tensor count and the
     /// calibration observations' origin.
     public static let gptqCalibration = "tendon.quantization.gptq"
