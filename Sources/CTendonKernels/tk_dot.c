@@ -80,17 +80,19 @@ static float dot_q4_0_scalar(int64_t n, const uint8_t *w, const int8_t *q, const
     return sum;
 }
 
-static float dot_q4_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {
+/* Q4_K (five = 0) and Q5_K (five = 1: qh[32] before the nibbles, bit j of qh[l] tops value l of sub-block j). */
+static float dot_kquant_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int five) {
     float sum = 0;
-    for (int64_t b = 0; b < n / 256; ++b, w += 144, q += 256, d += 8, s += 8) {
+    for (int64_t b = 0; b < n / 256; ++b, w += five ? 176 : 144, q += 256, d += 8, s += 8) {
         float dd = f16(w), dmin = f16(w + 2);
-        const uint8_t *qs = w + 16;
+        const uint8_t *qh = w + 16, *qs = w + (five ? 48 : 16);
         for (int j = 0; j < 8; ++j) {
             uint8_t sc, m;
             get_scale_min_k4(j, w + 4, &sc, &m);
             int32_t isum = 0;
             for (int l = 0; l < 32; ++l) {
                 int v = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 15);
+                if (five) v |= ((qh[l] >> j) & 1) << 4;
                 isum += v * q[32 * j + l];
             }
             sum += d[j] * (dd * sc * (float)isum - dmin * m * (float)s[j]);
@@ -99,24 +101,12 @@ static float dot_q4_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const
     return sum;
 }
 
+static float dot_q4_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {
+    return dot_kquant_scalar(n, w, q, d, s, 0);
+}
+
 static float dot_q5_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {
-    float sum = 0;
-    for (int64_t b = 0; b < n / 256; ++b, w += 176, q += 256, d += 8, s += 8) {
-        float dd = f16(w), dmin = f16(w + 2);
-        const uint8_t *qh = w + 16, *qs = w + 48;
-        for (int j = 0; j < 8; ++j) {
-            uint8_t sc, m;
-            get_scale_min_k4(j, w + 4, &sc, &m);
-            int32_t isum = 0;
-            for (int l = 0; l < 32; ++l) {
-                int v = (j & 1) ? (qs[32 * (j / 2) + l] >> 4) : (qs[32 * (j / 2) + l] & 15);
-                v |= ((qh[l] >> j) & 1) << 4;
-                isum += v * q[32 * j + l];
-            }
-            sum += d[j] * (dd * sc * (float)isum - dmin * m * (float)s[j]);
-        }
-    }
-    return sum;
+    return dot_kquant_scalar(n, w, q, d, s, 1);
 }
 
 static float dot_q6_k_scalar(int64_t n, const uint8_t *w, const int8_t *q, const float *d, const int32_t *s) {

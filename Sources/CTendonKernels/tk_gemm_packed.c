@@ -66,23 +66,16 @@ static void unpack_block(int wtype, const uint8_t *row, int64_t b, uint8_t code[
         const uint8_t *p = row + 18 * b;
         for (int i = 0; i < 16; ++i) { code[i] = p[2 + i] & 15; code[16 + i] = p[2 + i] >> 4; }
         *scale = f16p(p); *min = 0;
-    } else if (wtype == TK_Q5_K) { /* 176-byte super-block: d, dmin, scales[12], qh[32], qs[128] */
-        const uint8_t *p = row + 176 * (b / 8);
+    } else { /* Q4_K (144-byte) / Q5_K (176-byte, qh[32] before the nibbles) super-block of 256 = 8 blocks;
+                block j uses the low (even j) or high nibbles, and Q5_K's bit j of qh[l] */
+        int five = wtype == TK_Q5_K;
+        const uint8_t *p = row + (five ? 176 : 144) * (b / 8);
         int j = (int)(b % 8);
         uint8_t sc, m;
         scale_min_k4(j, p + 4, &sc, &m);
-        const uint8_t *qh = p + 16, *qs = p + 48 + 32 * (j / 2);
+        const uint8_t *qh = p + 16, *qs = p + (five ? 48 : 16) + 32 * (j / 2);
         for (int l = 0; l < 32; ++l)
-            code[l] = (uint8_t)(((j & 1) ? (qs[l] >> 4) : (qs[l] & 15)) | (((qh[l] >> j) & 1) << 4));
-        *scale = f16p(p) * (float)sc;
-        *min = -(f16p(p + 2) * (float)m);
-    } else { /* Q4_K: super-block of 256 = 8 blocks; block j uses the low (even j) or high nibbles */
-        const uint8_t *p = row + 144 * (b / 8);
-        int j = (int)(b % 8);
-        uint8_t sc, m;
-        scale_min_k4(j, p + 4, &sc, &m);
-        const uint8_t *qs = p + 16 + 32 * (j / 2);
-        for (int l = 0; l < 32; ++l) code[l] = (j & 1) ? (qs[l] >> 4) : (qs[l] & 15);
+            code[l] = (uint8_t)(((j & 1) ? (qs[l] >> 4) : (qs[l] & 15)) | (five ? ((qh[l] >> j) & 1) << 4 : 0));
         /* Same products as the dequantizer: d·sc and dmin·m. */
         *scale = f16p(p) * (float)sc;
         *min = -(f16p(p + 2) * (float)m);
