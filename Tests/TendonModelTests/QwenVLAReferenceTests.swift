@@ -6,7 +6,7 @@ import TendonTensor
 /// The action side (prompt, prefix, backbone context, DiT expert, Euler sampler, q01/q99) against
 /// Tools/reference/qwen_vla.py on the tiny random checkpoints under Tests/Fixtures/qwen_vla.
 @Suite struct QwenVLAReferenceTests {
-    static let configs = ["text_a", "text_b", "vlm_c"]
+    static let configs = ["text_a", "text_b", "vlm_c", "vlm_k"]
     static let tolerance: Float = 1e-4
     static let pool = ThreadPool(threads: 2)
 
@@ -138,7 +138,7 @@ import TendonTensor
             guard checkpoint.contains(n) else { return nil }
             let t = try checkpoint.tensor(n)
             guard t.rank == 2, t.rowLength % dtype.blockSize == 0, !n.contains("embed_tokens") else { return t }
-            return try t.converted(to: dtype)
+            return try (t.dtype == .f32 ? t : t.dequantized()).converted(to: dtype)  // vlm_k is BF16
         }
         let backbone = try Qwen35TextModel(config: f32.backbone.config) { n throws(Qwen35Error) in
             do { return try load(n) } catch { throw .weights("\(error)") }

@@ -6,7 +6,7 @@ without Python at test time.
 
 For every config in CONFIGS this writes Tests/Fixtures/qwen_vla/<name>/:
   config.json       save_pretrained's config + "action_expert", "embodiments" (+ "prefix_template")
-  model.safetensors backbone (save_pretrained names) + action_expert.* tensors, f32
+  model.safetensors backbone (save_pretrained names) + action_expert.* tensors, f32 (vlm_k: BF16)
   tokenizer.json    the trained Qwen-style tokenizer of Tests/Fixtures/tokenizer (special tokens included)
   cases.json        per case: key, tag, instruction, steps (null = config), prompt, prefix, input_ids
   reference.safetensors, per case key:
@@ -401,6 +401,28 @@ CONFIGS = [
          expert=dict(action_dim=16, hidden_size=32, num_layers=2, num_heads=2, head_dim=16, intermediate_size=48,
                      context_dim=32, rope_theta=10000.0, num_inference_steps=3),
          cases=[("aloha", "Hand over the cube.", None), ("widowx", "close the drawer", 2)]),
+    # The smallest config in which every backbone and expert `Linear` has whole Q4_K/Q5_K rows (256 inputs),
+    # so the 4-bit K-quant goal is measured on a fixture (the others are too narrow: Q4_K falls back to F16
+    # there). Stored as BF16 like a Hugging Face checkpoint (half the bytes; the reference computes in f32 on
+    # the BF16 values). Its vision tower stays narrow to keep the file small (its blocks fall back to F16).
+    dict(name="vlm_k", tied=True, layout="conditional", prefix_template=None, bf16=True,
+         embodiments=[aloha(tag="aloha", chunk=16, cameras=("cam_high",))],
+         images=dict(cam_high=(96, 64)),
+         vision=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, in_channels=3, patch_size=16,
+                     spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=16),
+         preprocessor=dict(min_pixels=32 * 32, max_pixels=96 * 64, patch_size=16, temporal_patch_size=2, merge_size=2,
+                           image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+                           image_processor_type="Qwen2VLImageProcessor"),
+         text=dict(vocab_size=1808, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                   layer_types=["linear_attention", "full_attention"], num_attention_heads=4, num_key_value_heads=2,
+                   head_dim=64, linear_num_key_heads=2, linear_num_value_heads=4, linear_key_head_dim=64,
+                   linear_value_head_dim=64, linear_conv_kernel_dim=4,
+                   rope_parameters=dict(rope_type="default", rope_theta=10000.0, partial_rotary_factor=0.25,
+                                        mrope_section=[3, 3, 2], mrope_interleaved=True)),
+         expert=dict(action_dim=32, hidden_size=256, num_layers=2, num_heads=4, head_dim=64, intermediate_size=512,
+                     context_dim=256, rope_theta=10000.0, num_inference_steps=5),
+         cases=[("aloha", "Hand over the cube.", None), ("aloha", "Fold the towel.", None),
+                ("aloha", "Pick up the red block.", 8), ("aloha", "Put the spoon in the pot.", None)]),
 ]
 
 VISION = dict(depth=2, hidden_size=16, intermediate_size=32, num_heads=2, in_channels=3, patch_size=4,
@@ -442,7 +464,8 @@ def build_folder(spec, out, seed):
     torch.manual_seed(seed)
     if spec.get("layout") == "conditional":
         text = dict(spec["text"], tie_word_embeddings=spec["tied"])
-        config = Qwen3_5Config(text_config=text, vision_config=dict(VISION, out_hidden_size=text["hidden_size"]),
+        vision = spec.get("vision", VISION)
+        config = Qwen3_5Config(text_config=text, vision_config=dict(vision, out_hidden_size=text["hidden_size"]),
                                tie_word_embeddings=spec["tied"], image_token_id=1798, video_token_id=1799,
                                vision_start_token_id=1795, vision_end_token_id=1796)
         backbone = Qwen3_5ForConditionalGeneration(config).eval()
@@ -452,6 +475,11 @@ def build_folder(spec, out, seed):
     randomize(backbone)
     expert = ActionExpert(spec["expert"]).eval()
     randomize(expert)
+    if spec.get("bf16"):
+        # Stored as BF16, as Hugging Face checkpoints are; the reference computes in f32 on exactly those values.
+        with torch.no_grad():
+            for p in list(backbone.parameters()) + list(expert.parameters()):
+                p.copy_(p.bfloat16().float())
     shutil.rmtree(out, ignore_errors=True)
     backbone.save_pretrained(out, safe_serialization=True)
     for extra in ("generation_config.json",):
@@ -459,6 +487,8 @@ def build_folder(spec, out, seed):
             os.remove(os.path.join(out, extra))
     state = load_file(os.path.join(out, "model.safetensors"))
     state.update({"action_expert." + k: v.contiguous() for k, v in expert.state_dict().items()})
+    if spec.get("bf16"):
+        state = {k: v.bfloat16() if v.is_floating_point() else v for k, v in state.items()}
     save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(out, "config.json")) as f:
         cfg = json.load(f)
@@ -476,7 +506,7 @@ def build_folder(spec, out, seed):
     shutil.copy(TOKENIZER, os.path.join(out, "tokenizer.json"))
     if spec.get("layout") == "conditional":
         with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
-            json.dump(PREPROCESSOR, f, indent=2)
+            json.dump(spec.get("preprocessor", PREPROCESSOR), f, indent=2)
     return backbone, expert
 
 
