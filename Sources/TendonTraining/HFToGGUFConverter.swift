@@ -37,7 +37,9 @@ import TendonTensor
 /// 5.5 bits per weight, 58.6 MB, and with GPTQ a chunk error of 0.048–0.057 over four observations where
 /// the Q4_K mix (61.3 MB) gives 0.043–0.065. `--tensor-type REGEX=TYPE` rules (`TensorTypeOverride`) come
 /// before all of these, so any mix can be built and measured; e.g. the Q4_K mix with a Q5_K backbone
-/// (`--tensor-type 'language_model\.layers\.=q5_k'`, 64.6 MB) gives 0.028–0.041. Source weights are checked
+/// (`--tensor-type 'language_model\.layers\.=q5_k'`, 64.6 MB) gives 0.028–0.041. These reference-config numbers
+/// come from unit-gain random weights; with the libraries' own initialisers (`make bench-act-library`) the Q4_K
+/// mix with GPTQ gives 0.011–0.016, and on the vlm_k test checkpoint 0.014–0.021. Source weights are checked
 /// for NaN/Inf first. Metadata keys: `TendonGGUFKeys` (config.json and tokenizer.json verbatim as strings).
 /// Memory: tensors stream a few MB at a time from the mapped shards into the writer.
 public enum HFToGGUFConverter {

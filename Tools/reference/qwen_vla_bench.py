@@ -3,10 +3,13 @@
 in ONNX Runtime (fp32 and `quantize_dynamic` int8), with the context keys/values computed once per
 observation in every variant, as Tendon does.
 
-  build --out DIR        random reference-config checkpoint (qwen_vla.py layout): backbone hidden 512,
+  build --out DIR [--init fixture|library]
+                         random reference-config checkpoint (qwen_vla.py layout): backbone hidden 512,
                          8 layers, vision depth 4, expert 512 × 6, K 32, H 50, 10 steps; embodiment
                          `aloha` with one camera `cam_high` (a 224×224 PNG in DIR), noise.safetensors,
-                         and calibration/calibration.jsonl (8 other observations for GPTQ).
+                         and calibration/calibration.jsonl (8 other observations for GPTQ). --init picks the
+                         weights: the fixtures' unit-gain randomizer (default; the harsher case for
+                         quantization) or the libraries' own initialisers.
   time --model DIR ...   prints one JSON line: median/p90 ms of preprocessing, backbone, expert and total
                          for PyTorch; expert median/p90 for ORT fp32/int8 and their chunk error (max |Δa'|
                          vs PyTorch fp32); writes PyTorch's chunk to --chunk-out for the Swift side.
@@ -49,9 +52,11 @@ PREPROCESSOR = dict(min_pixels=56 * 56, max_pixels=224 * 224, patch_size=16, tem
 INSTRUCTION = "Pick up the red cube and place it in the bowl."
 
 
-def build(out):
+def build(out, init="fixture"):
     qwen_vla.VISION = VISION
     qwen_vla.PREPROCESSOR = PREPROCESSOR
+    if init == "library":
+        qwen_vla.randomize = lambda module, scale=1.0: None
     torch.manual_seed(7)
     backbone, expert = qwen_vla.build_folder(REFERENCE, out, seed=7)
     qwen_vla.make_images(REFERENCE, out, torch.Generator().manual_seed(8))
@@ -228,6 +233,10 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
     b.add_argument("--out", required=True)
+    b.add_argument("--init", choices=("fixture", "library"), default="fixture",
+                   help="fixture: qwen_vla.randomize (unit-gain weights, non-default norms and biases; the default); "
+                        "library: the libraries' own initialisers (transformers' Qwen3.5 _init_weights, "
+                        "std 0.02; torch.nn.Linear defaults for the expert)")
     t = sub.add_parser("time")
     t.add_argument("--model", required=True)
     t.add_argument("--embodiment", default="aloha")
@@ -240,7 +249,7 @@ def main():
     t.add_argument("--chunk-out")
     args = ap.parse_args()
     if args.cmd == "build":
-        build(args.out)
+        build(args.out, args.init)
     else:
         time_all(args)
 
