@@ -76,7 +76,7 @@ bench-act: release
 	done
 
 # The same reference config with the libraries' own initialisers instead of the fixtures' unit-gain
-# randomizer: how the quantized files fare on a model whose weights are not built to be harsh.
+# randomizer (std 0.02 backbone, torch Linear defaults): a milder random model, not a trained one.
 BENCH_ACT_LIBRARY_DIR ?= /tmp/tendon-bench-act-library
 bench-act-library: release
 	$(REFERENCE_PY) Tools/reference/qwen_vla_bench.py build --out $(BENCH_ACT_LIBRARY_DIR)/hf --init library

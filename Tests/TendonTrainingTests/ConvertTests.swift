@@ -225,6 +225,7 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         let (status, stdout, _) = try run(["convert", "--hf", hfTiny, "--out", out, "--quant", "q4_0"])
         #expect(status == 0)
         #expect(stdout.contains("[1/7] "))  // not a terminal: plain lines
+        #expect(stdout.contains("note: 4/5-bit weights were rounded to nearest; --calibration"), "\(stdout)")
         #expect(try GGUFFile(path: out).metadata[TendonGGUFKeys.quantization] == .string("q4_0"))
         let (badStatus, _, badStderr) = try run(["convert", "--hf", temp.path("missing"), "--out", out, "--quant", "q8_0"])
         #expect(badStatus != 0)
@@ -265,6 +266,7 @@ func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: te
         let (gptqStatus, gptqOut, gptqErr) = try run(["convert", "--hf", vla, "--out", out, "--quant", "q4_0", "--calibration", list])
         #expect(gptqStatus == 0, "\(gptqErr)")
         #expect(gptqOut.contains("calibration: observation 2/2") && gptqOut.contains("by GPTQ"), "\(gptqOut)")
+        #expect(!gptqOut.contains("note: 4/5-bit"), "\(gptqOut)")
         #expect(try GGUFFile(path: out).metadata[TendonGGUFKeys.gptqCalibration]?.string?.contains("2 observations from calibration.jsonl") == true)
         let (f32Status, _, f32Err) = try run(["convert", "--hf", vla, "--out", out, "--quant", "f32", "--calibration", list])
         #expect(f32Status != 0 && f32Err.contains("--calibration only applies to a quantized --quant"), "\(f32Err)")

@@ -55,7 +55,7 @@ import TendonTensor
     /// catch a regression. Q4_K needs rows of 256 values, which only vlm_k has: `q4KOnQ4KFixture`.
     @Test(arguments: [ConvertQuantization.q8_0, .q4_0])
     func convertedChunkErrorMeetsGoals(quant: ConvertQuantization) throws {
-        var worst: Float = 0
+        var worst: Float = 0, worstK: Float = 0
         for name in ["text_a", "text_b", "vlm_c", "vlm_k"] {
             let dir = Self.fixtures.appendingPathComponent(name)
             let temp = try TemporaryDirectory()
@@ -65,19 +65,23 @@ import TendonTensor
             let vla = try QwenVLA(path: out, pool: ThreadPool(threads: 2))
             for err in try Self.chunkErrors(vla, dir) {
                 print("converted \(quant) \(name): max |Δa'| = \(err)")
-                worst = max(worst, err)
+                if name == "vlm_k" { worstK = max(worstK, err) } else { worst = max(worst, err) }
             }
         }
         let wide = KernelPath.best == .avx512vnni
-        let bound: Float = quant == .q8_0 ? (wide ? 0.02 : 0.04) : 0.36  // Q4_0: measured 0.242 (vlm_k)
+        // Q4_0: measured worst 0.175 on the 32-wide fixtures, 0.242 on vlm_k.
+        let bound: Float = quant == .q8_0 ? (wide ? 0.02 : 0.04) : 0.27
+        let boundK: Float = quant == .q8_0 ? bound : 0.36
         #expect(worst <= bound, "\(quant): max |Δa'| \(worst) > \(bound)")
-        #expect(worst > 0, "quantized weights must change the chunk")
+        #expect(worstK <= boundK, "\(quant) vlm_k: max |Δa'| \(worstK) > \(boundK)")
+        #expect(worst > 0 && worstK > 0, "quantized weights must change the chunk")
     }
 
     /// The Q4_K goal must not hold vacuously: in vlm_k's Q4_K file every Q4_K-eligible family is Q4_K — the
     /// linear attention's five projections, the full attention's q/k/o, both layers' MLPs and the expert's
-    /// q/k — and only the families the q4_k mix keeps at Q8_0 (`keepsEightBit`) or F16 (`keepsHalfPrecision`)
-    /// are not.
+    /// q/k. The rest are what the q4_k mix keeps at Q8_0 (`keepsEightBit`: embeddings, full-attention v_proj,
+    /// merger, the expert's v/o/MLP) or F16 (`keepsHalfPrecision`), and what is too narrow or not a matrix for
+    /// 256-value blocks (the 64-wide vision blocks and pos_embed, action_in.fc1, conv1d, patch_embed).
     static func expectQ4KEverywhere(_ summary: ConversionSummary) {
         let q4k = Set(summary.tensors.filter { $0.target == .q4_K }.map(\.name))
         var expected = ["linear_attn.in_proj_qkv", "linear_attn.in_proj_z", "linear_attn.in_proj_a", "linear_attn.in_proj_b",
@@ -140,8 +144,9 @@ import TendonTensor
 
     /// Issue #4's Q4_K goal (max |Δa'| ≤ 0.05) on vlm_k, the fixture whose weights are Q4_K-eligible, for the
     /// Q4_K file as `tendon-train convert --quant q4_k --calibration` writes it (GPTQ, calibrated on other
-    /// observations). Measured: GPTQ 0.014–0.021 per case; round-to-nearest 0.034–0.050, bounded at 1.5× that
-    /// to catch a regression (it sits at the goal's edge, which is why the converter suggests --calibration).
+    /// observations). Measured: GPTQ 0.014–0.021 per case; round-to-nearest 0.034–0.0501 — one case of four just
+    /// above the goal, which is why the converter suggests --calibration — bounded at 1.5× to catch a regression.
+    /// Scope: 4 cases, one embodiment, one image; Q4_K holds 1.54 M of the file's 4.3 M weights (Q8_0 1.41 M).
     @Test func q4KOnQ4KFixture() throws {
         let dir = Self.fixtures.appendingPathComponent("vlm_k")
         let temp = try TemporaryDirectory()
@@ -166,7 +171,9 @@ import TendonTensor
     }
 
     /// GPTQ calibration from the f32 fixture on observations other than its cases: other instructions, other
-    /// noise seeds and the fixture's camera images mirrored left to right, so no evaluated activation is seen.
+    /// noise seeds and the fixture's camera images mirrored left to right. The prompts share the embodiment
+    /// template with the cases, so layer 0 (no position information yet) sees many of the same token rows, as
+    /// it would on a robot.
     static func calibration(_ dir: URL) throws -> GPTQCalibration {
         let f32 = try QwenVLA(path: dir.path, pool: ThreadPool(threads: 2))
         var observations: [CalibrationObservation] = []

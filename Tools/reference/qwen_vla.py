@@ -401,7 +401,7 @@ CONFIGS = [
          expert=dict(action_dim=16, hidden_size=32, num_layers=2, num_heads=2, head_dim=16, intermediate_size=48,
                      context_dim=32, rope_theta=10000.0, num_inference_steps=3),
          cases=[("aloha", "Hand over the cube.", None), ("widowx", "close the drawer", 2)]),
-    # The smallest config in which every backbone and expert `Linear` has whole Q4_K/Q5_K rows (256 inputs),
+    # The smallest config in which every backbone and expert block `Linear` has whole Q4_K/Q5_K rows (256 inputs),
     # so the 4-bit K-quant goal is measured on a fixture (the others are too narrow: Q4_K falls back to F16
     # there). Stored as BF16 like a Hugging Face checkpoint (half the bytes; the reference computes in f32 on
     # the BF16 values). Its vision tower stays narrow to keep the file small (its blocks fall back to F16).
