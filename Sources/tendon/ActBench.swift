@@ -155,30 +155,12 @@ struct ActBench: ParsableCommand {
 
     /// Runs the reference timing; a missing environment or a failing script ends the command with one line.
     func runReference(_ folder: String, chunkOut: String) -> Reference {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            fail("reference python \(python) not found (make reference-env, or pass --python)")
-        }
-        guard FileManager.default.fileExists(atPath: script) else {
-            fail("reference script \(script) not found (run from the repository root or pass --script)")
-        }
-        var arguments = [script, "time", "--model", folder, "--embodiment", embodiment, "--instruction", instruction,
+        var arguments = ["time", "--model", folder, "--embodiment", embodiment, "--instruction", instruction,
                          "--iterations", "\(iterations)", "--threads", "\(threads)", "--chunk-out", chunkOut]
         for i in image { arguments += ["--image", i] }
         if let noise { arguments += ["--noise", noise] }
         if let steps { arguments += ["--steps", "\(steps)"] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { fail("cannot run \(python): \(error.localizedDescription)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let result = try? JSONDecoder().decode(Reference.self, from: Data(line.utf8))
-        else { fail("\(script) time failed (exit \(process.terminationStatus))") }
-        return result
+        return runReferenceScript(python: python, script: script, arguments: arguments,
+                                  pythonHint: "make reference-env, or pass --python", label: "\(script) time")
     }
 }

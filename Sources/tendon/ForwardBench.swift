@@ -138,25 +138,8 @@ struct ForwardBench: ParsableCommand {
 
     /// Runs the reference script; a missing environment or a failing script ends the command with one line.
     func runReference(out: String) -> TorchResult {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            fail("reference python \(python) not found (make reference-env, or pass --python or --model)")
-        }
-        guard FileManager.default.fileExists(atPath: script) else {
-            fail("reference script \(script) not found (run from the repository root or pass --script)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--out", out, "--tokens", "\(tokens)", "--repeat", "\(`repeat`)", "--threads", "\(threads)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { fail("cannot run \(python): \(error.localizedDescription)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let result = try? JSONDecoder().decode(TorchResult.self, from: Data(line.utf8))
-        else { fail("\(script) failed (exit \(process.terminationStatus))") }
-        return result
+        runReferenceScript(python: python, script: script,
+                           arguments: ["--out", out, "--tokens", "\(tokens)", "--repeat", "\(`repeat`)", "--threads", "\(threads)"],
+                           pythonHint: "make reference-env, or pass --python or --model", label: script)
     }
 }
